@@ -1,0 +1,174 @@
+//! The binary's entry: parses the command line, dispatches, prints, and
+//! turns every error into its exit code (DESIGN.md §8). The one place that
+//! writes errors to stderr.
+
+use std::io::Write;
+
+
+use clap::Parser;
+
+use crate::cli::{Cli, Command, ListArgs, RenderArgs, RenderFormat, ReportFormat, SchemaArgs};
+use crate::contract::{self, ProcessEnv};
+use crate::diag::Format;
+use crate::error::{Error, code};
+
+use crate::run;
+
+/// Runs the command line and returns the process exit code.
+pub fn main() -> i32 {
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(err) => {
+            let _ = err.print();
+            return if err.use_stderr() { code::USAGE } else { 0 };
+        }
+    };
+    let result = match cli.command {
+        Command::Run(args) => return run_command(args.into()),
+        Command::Validate(args) => {
+            let inputs = match args.inputs.as_deref().map(|a| contract::read_document(a, "--inputs")).transpose() {
+                Ok(doc) => doc,
+                Err(err) => return report(&err),
+            };
+            let outcome = crate::validate::validate(&crate::validate::Request {
+                specs: args.specs,
+                inputs,
+                check_binaries: args.check_binaries,
+                format: match args.format {
+                    ReportFormat::Text => Format::Text,
+                    ReportFormat::Json => Format::Json,
+                    ReportFormat::Github => Format::Github,
+                },
+            });
+            print(&outcome.stdout);
+            return outcome.code;
+        }
+        Command::Render(args) => render(args),
+        Command::Schema(args) => schema(args),
+        Command::List(args) => return list(args),
+    };
+    match result {
+        Ok(()) => 0,
+        Err(err) => report(&err),
+    }
+}
+
+fn print(text: &str) {
+    let mut out = std::io::stdout().lock();
+    let _ = out.write_all(text.as_bytes());
+    let _ = out.flush();
+}
+
+/// Writes an error to stderr and returns its exit code.
+fn report(err: &Error) -> i32 {
+    eprintln!("omni-launch: error: {err}");
+    err.exit_code()
+}
+
+fn run_command(req: contract::RunRequest) -> i32 {
+    let output = run::run(req, &ProcessEnv);
+    if let Some(results) = &output.results {
+        print(&results.to_json());
+    }
+    for note in &output.notes {
+        eprintln!("omni-launch: {note}");
+    }
+    match &output.error {
+        Some(err) => report(err),
+        None => 0,
+    }
+}
+
+fn render(args: RenderArgs) -> Result<(), Error> {
+    let spec = run::load_spec(&args.spec)?;
+    let contract = contract::Contract {
+        spec_path: args.spec.clone(),
+        tool_id: None,
+        run_id: args.run_id.clone(),
+        inputs: contract::read_document(&args.inputs, "--inputs")?,
+        resources: contract::read_document(&args.resources, "--resources")?,
+        result: None,
+        result_uri: None,
+        workdir: None,
+        keep_workdir: false,
+        runner: "local".into(),
+        timeout: None,
+    };
+    let cwd = std::env::current_dir().map_err(|err| Error::internal("cannot read the current directory", err))?;
+    let (values, resources) = run::check_inputs(&spec, &contract, &cwd)?;
+    let workdir = args
+        .workdir
+        .unwrap_or_else(|| std::env::temp_dir().join("omni-launch").join(&args.run_id));
+    let runtime_inputs = crate::runtime::runtimeify_with(&spec, &values, Some(&workdir))?;
+    let ctx = run::context(&spec, &runtime_inputs, &resources, &args.run_id, &workdir);
+    let (rendered, env) = run::render_all(&spec, &ctx)?;
+    match args.format {
+        RenderFormat::Text => print(&format!("{}\n", rendered.display())),
+        RenderFormat::Json => {
+            let argv = match &rendered {
+                crate::render::Rendered::Shell(text) => vec!["/bin/sh".to_string(), "-c".into(), text.clone()],
+                crate::render::Rendered::Argv(args) => args.clone(),
+            };
+            let doc = serde_json::json!({
+                "command": rendered.display(),
+                "argv": argv,
+                "env": env.into_iter().map(|(k, v)| (k, serde_json::Value::String(v))).collect::<serde_json::Map<_, _>>(),
+                "inputs": runtime_inputs,
+                "workdir": workdir.display().to_string(),
+            });
+            print(&format!("{}\n", serde_json::to_string_pretty(&doc).unwrap_or_default()));
+        }
+    }
+    Ok(())
+}
+
+fn schema(args: SchemaArgs) -> Result<(), Error> {
+    let spec = run::load_spec(&args.spec)?;
+    let schema = crate::schema::inputs_schema(&spec);
+    print(&format!("{}\n", serde_json::to_string_pretty(&schema).unwrap_or_default()));
+    Ok(())
+}
+
+fn list(args: ListArgs) -> i32 {
+    let dir = contract::specs_dir(args.specs_dir, &ProcessEnv);
+    let paths = match crate::validate::specs_in(&dir) {
+        Ok(paths) => paths,
+        Err(err) => {
+            return report(&Error::Usage(format!(
+                "cannot read specs directory {}: {err}",
+                dir.display()
+            )));
+        }
+    };
+    let mut rows = Vec::new();
+    let mut broken = 0;
+    for path in &paths {
+        match crate::spec::load(path) {
+            Ok(spec) => rows.push((
+                spec.id,
+                spec.version.unwrap_or_else(|| "-".into()),
+                spec.description.unwrap_or_default().lines().next().unwrap_or_default().to_string(),
+            )),
+            Err(problems) => {
+                broken += 1;
+                eprintln!(
+                    "omni-launch: {} is invalid ({} problem{}); run `omni-launch validate {}`",
+                    path.display(),
+                    problems.len(),
+                    if problems.len() == 1 { "" } else { "s" },
+                    path.display()
+                );
+            }
+        }
+    }
+    let id_w = rows.iter().map(|r| r.0.len()).max().unwrap_or(0);
+    let ver_w = rows.iter().map(|r| r.1.len()).max().unwrap_or(0);
+    let mut out = String::new();
+    for (id, version, description) in rows {
+        out.push_str(&format!("{id:id_w$}  {version:ver_w$}  {description}").trim_end().to_string());
+        out.push('\n');
+    }
+    print(&out);
+    if broken > 0 { code::CONFIG } else { 0 }
+}
+

@@ -1,0 +1,155 @@
+//! Command-line arguments (DESIGN.md §2), parsed by clap. The only module
+//! that knows clap; it hands plain requests to the core.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+use crate::contract::RunRequest;
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "omni-launch",
+    version,
+    about = "Turn any command-line program into a well-behaved, cloud-portable tool from a YAML spec",
+    propagate_version = true
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run one job: validate inputs, stage, render, execute, collect, store.
+    /// Prints results.json on stdout.
+    Run(RunArgs),
+    /// Check specs (and optionally an inputs document); non-zero exit on any error.
+    Validate(ValidateArgs),
+    /// Print the exact command a run would execute; runs nothing.
+    Render(RenderArgs),
+    /// Print the JSON Schema (2020-12) of a spec's inputs.
+    Schema(SchemaArgs),
+    /// List the tools a specs directory offers.
+    List(ListArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct RunArgs {
+    /// The tool to run (default: $TOOL_ID); its spec is <specs-dir>/<TOOL_ID>.yaml.
+    #[arg(value_name = "TOOL_ID")]
+    pub tool_id: Option<String>,
+    /// The spec file (instead of looking TOOL_ID up in the specs directory).
+    #[arg(long, value_name = "FILE")]
+    pub spec: Option<PathBuf>,
+    /// Where specs are looked up (default: $OMNI_TOOL_SPECS, else ./tool-specs).
+    #[arg(long, value_name = "DIR")]
+    pub specs_dir: Option<PathBuf>,
+    /// Inputs as JSON, @file or - for stdin (default: $INPUTS_JSON).
+    #[arg(long, value_name = "JSON")]
+    pub inputs: Option<String>,
+    /// Resources as JSON, @file or - (default: $RESOURCES_JSON).
+    #[arg(long, value_name = "JSON")]
+    pub resources: Option<String>,
+    /// Where results go: s3://, azureblob:// or file:// (default: $S3_RESULT_URI or $RESULT_URI).
+    #[arg(long, value_name = "URI")]
+    pub result_uri: Option<String>,
+    /// The run id (default: $RUN_ID, else generated).
+    #[arg(long, value_name = "ID")]
+    pub run_id: Option<String>,
+    /// Base directory for the run's work directory <DIR>/<RUN_ID> (default: $TMPDIR/omni-launch).
+    #[arg(long, value_name = "DIR")]
+    pub workdir: Option<PathBuf>,
+    /// Keep the work directory after a stored run.
+    #[arg(long)]
+    pub keep_workdir: bool,
+    /// How to run the command.
+    #[arg(long, value_name = "NAME", default_value = "local")]
+    pub runner: String,
+    /// Time limit in seconds (default: resources.time_limit_s).
+    #[arg(long, value_name = "SECS")]
+    pub timeout: Option<u64>,
+}
+
+impl From<RunArgs> for RunRequest {
+    fn from(a: RunArgs) -> Self {
+        RunRequest {
+            spec: a.spec,
+            tool_id: a.tool_id,
+            specs_dir: a.specs_dir,
+            inputs: a.inputs,
+            resources: a.resources,
+            result_uri: a.result_uri,
+            run_id: a.run_id,
+            workdir: a.workdir,
+            keep_workdir: a.keep_workdir,
+            runner: Some(a.runner),
+            timeout: a.timeout,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum ReportFormat {
+    Text,
+    Json,
+    Github,
+}
+
+#[derive(Debug, Args)]
+pub struct ValidateArgs {
+    /// Spec files to check.
+    #[arg(required = true, value_name = "SPEC")]
+    pub specs: Vec<PathBuf>,
+    /// Also check an inputs document: JSON, @file or - for stdin.
+    #[arg(long, value_name = "JSON")]
+    pub inputs: Option<String>,
+    /// Check that requirements.binaries are on PATH.
+    #[arg(long)]
+    pub check_binaries: bool,
+    /// How to report problems.
+    #[arg(long, value_enum, default_value = "text")]
+    pub format: ReportFormat,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum RenderFormat {
+    Text,
+    Json,
+}
+
+#[derive(Debug, Args)]
+pub struct RenderArgs {
+    /// The spec file.
+    #[arg(value_name = "SPEC")]
+    pub spec: PathBuf,
+    /// Inputs as JSON, @file or - for stdin.
+    #[arg(long, value_name = "JSON", default_value = "{}")]
+    pub inputs: String,
+    /// Resources as JSON, @file or -.
+    #[arg(long, value_name = "JSON", default_value = "{}")]
+    pub resources: String,
+    /// The run id templates see.
+    #[arg(long, value_name = "ID", default_value = "render")]
+    pub run_id: String,
+    /// The work directory templates see.
+    #[arg(long, value_name = "DIR")]
+    pub workdir: Option<PathBuf>,
+    /// text: the command line; json: command, argv and env.
+    #[arg(long, value_enum, default_value = "text")]
+    pub format: RenderFormat,
+}
+
+#[derive(Debug, Args)]
+pub struct SchemaArgs {
+    /// The spec file.
+    #[arg(value_name = "SPEC")]
+    pub spec: PathBuf,
+}
+
+#[derive(Debug, Args)]
+pub struct ListArgs {
+    /// The specs directory (default: $OMNI_TOOL_SPECS, else ./tool-specs).
+    #[arg(long, value_name = "DIR")]
+    pub specs_dir: Option<PathBuf>,
+}

@@ -1,0 +1,258 @@
+//! The job contract (DESIGN.md §2–3): TOOL_ID, RUN_ID, INPUTS_JSON,
+//! RESOURCES_JSON, S3_RESULT_URI / RESULT_URI, overridden by flags.
+//!
+//! Reads text and names; it does not validate inputs against a spec.
+
+use std::io::Read;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use serde_json::Value;
+
+use crate::error::Error;
+use crate::store::ResultTarget;
+
+/// What the command line asked for (flags only; `None` = not given).
+#[derive(Clone, Debug, Default)]
+pub struct RunRequest {
+    pub spec: Option<PathBuf>,
+    pub tool_id: Option<String>,
+    pub specs_dir: Option<PathBuf>,
+    pub inputs: Option<String>,
+    pub resources: Option<String>,
+    pub result_uri: Option<String>,
+    pub run_id: Option<String>,
+    pub workdir: Option<PathBuf>,
+    pub keep_workdir: bool,
+    pub runner: Option<String>,
+    pub timeout: Option<u64>,
+}
+
+/// The contract of one run, flags over environment.
+#[derive(Clone, Debug)]
+pub struct Contract {
+    pub spec_path: PathBuf,
+    pub tool_id: Option<String>,
+    pub run_id: String,
+    pub inputs: Document,
+    pub resources: Document,
+    pub result: Option<ResultTarget>,
+    pub result_uri: Option<String>,
+    pub workdir: Option<PathBuf>,
+    pub keep_workdir: bool,
+    pub runner: String,
+    pub timeout: Option<Duration>,
+}
+
+/// A JSON document and where it came from, for messages.
+#[derive(Clone, Debug)]
+pub struct Document {
+    pub source: String,
+    pub text: String,
+}
+
+impl Document {
+    /// Parses the document; malformed JSON is invalid input (65).
+    pub fn parse(&self) -> Result<Value, Error> {
+        self.parse_value()
+            .map_err(|message| Error::InvalidInputs(vec![crate::diag::Diagnostic::new("", message)]))
+    }
+
+    /// Parses the document; the error names the source.
+    pub fn parse_value(&self) -> Result<Value, String> {
+        serde_json::from_str(&self.text)
+            .map_err(|err| format!("{} is not valid JSON: {err}", self.source))
+    }
+}
+
+/// Where the environment comes from (the process, or a map in tests).
+pub trait Env {
+    fn var(&self, name: &str) -> Option<String>;
+}
+
+pub struct ProcessEnv;
+
+impl Env for ProcessEnv {
+    fn var(&self, name: &str) -> Option<String> {
+        std::env::var(name).ok().filter(|v| !v.is_empty())
+    }
+}
+
+/// The specs directory: `--specs-dir`, `$OMNI_TOOL_SPECS`, `./tool-specs`.
+pub fn specs_dir(flag: Option<PathBuf>, env: &dyn Env) -> PathBuf {
+    flag.or_else(|| env.var("OMNI_TOOL_SPECS").map(PathBuf::from))
+        .unwrap_or_else(|| PathBuf::from("tool-specs"))
+}
+
+fn valid_tool_id(id: &str) -> bool {
+    !id.is_empty()
+        && id
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_' || c == '-')
+}
+
+/// Run ids name directories and object keys.
+fn valid_run_id(id: &str) -> bool {
+    !id.is_empty()
+        && id.len() <= 200
+        && id != "."
+        && id != ".."
+        && id
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.' | ':' | '@'))
+}
+
+/// `run-20261122T100000Z-1a2b3c`.
+pub fn generate_run_id() -> String {
+    format!(
+        "run-{}-{:06x}",
+        chrono::Utc::now().format("%Y%m%dT%H%M%SZ"),
+        rand::random::<u32>() & 0xff_ffff
+    )
+}
+
+/// Reads `JSON`, `@file` or `-` (stdin).
+pub fn read_document(arg: &str, flag: &str) -> Result<Document, Error> {
+    if arg == "-" {
+        let mut text = String::new();
+        std::io::stdin()
+            .read_to_string(&mut text)
+            .map_err(|err| Error::Usage(format!("cannot read {flag} from stdin: {err}")))?;
+        return Ok(Document {
+            source: format!("{flag} (stdin)"),
+            text,
+        });
+    }
+    if let Some(path) = arg.strip_prefix('@') {
+        let text = std::fs::read_to_string(path)
+            .map_err(|err| Error::Usage(format!("cannot read {flag} file \"{path}\": {err}")))?;
+        return Ok(Document {
+            source: path.to_string(),
+            text,
+        });
+    }
+    Ok(Document {
+        source: flag.to_string(),
+        text: arg.to_string(),
+    })
+}
+
+impl Contract {
+    pub fn read(req: RunRequest, env: &dyn Env) -> Result<Self, Error> {
+        let tool_id = req.tool_id.or_else(|| env.var("TOOL_ID"));
+        if let Some(id) = &tool_id
+            && !valid_tool_id(id)
+        {
+            return Err(Error::Usage(format!(
+                "invalid TOOL_ID \"{id}\": use only lowercase letters, digits, `_` and `-`"
+            )));
+        }
+        let spec_path = match (req.spec, &tool_id) {
+            (Some(path), _) => path,
+            (None, Some(id)) => crate::spec::path_in(&specs_dir(req.specs_dir, env), id),
+            (None, None) => {
+                return Err(Error::Usage(
+                    "no tool given: pass --spec FILE or a TOOL_ID (argument or environment)".into(),
+                ));
+            }
+        };
+        let run_id = match req.run_id.or_else(|| env.var("RUN_ID")) {
+            Some(id) if valid_run_id(&id) => id,
+            Some(id) => {
+                return Err(Error::Usage(format!(
+                    "invalid RUN_ID \"{}\": use letters, digits and - _ . : @ (at most 200)",
+                    id.escape_debug()
+                )));
+            }
+            None => generate_run_id(),
+        };
+        let inputs = match req.inputs {
+            Some(arg) => read_document(&arg, "--inputs")?,
+            None => Document {
+                source: "INPUTS_JSON".into(),
+                text: env.var("INPUTS_JSON").unwrap_or_else(|| "{}".into()),
+            },
+        };
+        let resources = match req.resources {
+            Some(arg) => read_document(&arg, "--resources")?,
+            None => Document {
+                source: "RESOURCES_JSON".into(),
+                text: env.var("RESOURCES_JSON").unwrap_or_else(|| "{}".into()),
+            },
+        };
+        let result_uri = match req.result_uri {
+            Some(uri) => Some(uri),
+            None => match (env.var("S3_RESULT_URI"), env.var("RESULT_URI")) {
+                (Some(a), Some(b)) if a != b => {
+                    return Err(Error::Usage(format!(
+                        "S3_RESULT_URI (\"{a}\") and RESULT_URI (\"{b}\") differ; set one"
+                    )));
+                }
+                (a, b) => a.or(b),
+            },
+        };
+        let result = result_uri.as_deref().map(ResultTarget::parse).transpose()?;
+        let runner = req.runner.unwrap_or_else(|| "local".into());
+        Ok(Self {
+            spec_path,
+            tool_id,
+            run_id,
+            inputs,
+            resources,
+            result,
+            result_uri,
+            workdir: req.workdir,
+            keep_workdir: req.keep_workdir,
+            runner,
+            timeout: req.timeout.map(Duration::from_secs),
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashMap;
+
+    struct MapEnv(HashMap<&'static str, &'static str>);
+    impl Env for MapEnv {
+        fn var(&self, name: &str) -> Option<String> {
+            self.0.get(name).map(|v| v.to_string())
+        }
+    }
+
+    #[test]
+    fn environment_and_flags() {
+        let env = MapEnv(HashMap::from([
+            ("TOOL_ID", "echo_test"),
+            ("RUN_ID", "r1"),
+            ("S3_RESULT_URI", "s3://b/p/"),
+        ]));
+        let c = Contract::read(RunRequest::default(), &env).unwrap();
+        assert_eq!(c.spec_path, PathBuf::from("tool-specs/echo_test.yaml"));
+        assert_eq!(c.run_id, "r1");
+        assert_eq!(c.result_uri.as_deref(), Some("s3://b/p/"));
+        let req = RunRequest {
+            run_id: Some("r2".into()),
+            ..Default::default()
+        };
+        assert_eq!(Contract::read(req, &env).unwrap().run_id, "r2");
+    }
+
+    #[test]
+    fn conflicting_uris_are_usage_errors() {
+        let env = MapEnv(HashMap::from([
+            ("TOOL_ID", "x"),
+            ("S3_RESULT_URI", "s3://b/p/"),
+            ("RESULT_URI", "s3://b/q/"),
+        ]));
+        let err = Contract::read(RunRequest::default(), &env).unwrap_err();
+        assert_eq!(err.exit_code(), 64);
+    }
+
+    #[test]
+    fn generated_run_ids_are_valid() {
+        assert!(valid_run_id(&generate_run_id()));
+        assert!(!valid_run_id("../x"));
+    }
+}

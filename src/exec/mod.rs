@@ -1,0 +1,80 @@
+//! Execution: the runner boundary (`set_up / exec / tear_down`), a registry
+//! of runners by name, and the job they run.
+//!
+//! A runner only runs what it is given: it never renders, validates or
+//! collects. All spawning goes through `process::run`.
+
+mod process;
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use futures::future::BoxFuture;
+
+use crate::error::Error;
+
+pub use process::{Outcome, Status, Stop, Usage};
+
+/// Everything a runner needs to run one command.
+#[derive(Clone, Debug)]
+pub struct Job {
+    /// Program and arguments (`/bin/sh -c …` for a shell command).
+    pub argv: Vec<String>,
+    /// Extra environment variables for the tool.
+    pub env: Vec<(String, String)>,
+    /// The tool's working directory.
+    pub workdir: PathBuf,
+    /// Where the tool's stdout and stderr are kept.
+    pub stdout_path: PathBuf,
+    pub stderr_path: PathBuf,
+    pub timeout: Option<Duration>,
+    /// How long a stopped tool gets between SIGTERM and SIGKILL.
+    pub grace: Duration,
+}
+
+/// A way of running jobs: on this machine, in a container, …
+pub trait Runner: Send {
+    fn name(&self) -> &'static str;
+    /// Prepares the runner (pull an image, check a daemon …).
+    fn set_up(&mut self, job: &Job) -> Result<(), Error>;
+    /// Runs the job to its end, or until it is stopped.
+    fn exec<'a>(&'a mut self, job: &'a Job) -> BoxFuture<'a, Result<Outcome, Error>>;
+    /// Releases what `set_up` took.
+    fn tear_down(&mut self, job: &Job) -> Result<(), Error>;
+}
+
+/// The runner names `--runner` accepts.
+pub const RUNNERS: &[&str] = &["local"];
+
+/// Looks a runner up by name.
+pub fn runner(name: &str) -> Result<Box<dyn Runner>, Error> {
+    match name {
+        "local" => Ok(Box::new(Local)),
+        other => Err(Error::Usage(format!(
+            "unknown runner `{other}`{}; available: {}",
+            crate::suggest::hint(other, RUNNERS.iter().copied()),
+            RUNNERS.join(", ")
+        ))),
+    }
+}
+
+/// Runs the command directly on this machine, in its own process group.
+pub struct Local;
+
+impl Runner for Local {
+    fn name(&self) -> &'static str {
+        "local"
+    }
+
+    fn set_up(&mut self, _job: &Job) -> Result<(), Error> {
+        Ok(())
+    }
+
+    fn exec<'a>(&'a mut self, job: &'a Job) -> BoxFuture<'a, Result<Outcome, Error>> {
+        Box::pin(process::run(job))
+    }
+
+    fn tear_down(&mut self, _job: &Job) -> Result<(), Error> {
+        Ok(())
+    }
+}

@@ -1,0 +1,3 @@
+fn main() {
+    std::process::exit(omni_launch::app::main());
+}

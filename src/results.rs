@@ -1,0 +1,114 @@
+//! results.json (DESIGN.md §7): a superset of omni-tool-runtime's
+//! `{ok, tool_id, run_id, results}`, written on every path once the contract
+//! is read.
+//!
+//! Owns the document's shape only; `run` fills it and `store` carries it.
+
+use indexmap::IndexMap;
+use serde::Serialize;
+use serde_json::Value;
+
+use crate::error::Error;
+use crate::exec::Usage;
+use crate::inputs::Resources;
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Results {
+    pub ok: bool,
+    pub tool_id: String,
+    pub run_id: String,
+    pub results: IndexMap<String, Value>,
+    pub exit_code: i32,
+    pub error: Option<ErrorInfo>,
+    pub inputs: IndexMap<String, Value>,
+    pub command: Option<String>,
+    pub started_at: String,
+    pub finished_at: Option<String>,
+    pub duration_s: Option<f64>,
+    pub usage: Option<Usage>,
+    pub resources: Option<Resources>,
+    pub workdir: Option<String>,
+    pub launcher: Launcher,
+    pub spec: Option<SpecInfo>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct ErrorInfo {
+    pub kind: &'static str,
+    pub message: String,
+}
+
+impl From<&Error> for ErrorInfo {
+    fn from(err: &Error) -> Self {
+        Self {
+            kind: err.kind().as_str(),
+            message: err.to_string(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Launcher {
+    pub name: &'static str,
+    pub version: &'static str,
+    pub runner: String,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct SpecInfo {
+    pub id: String,
+    pub version: Option<String>,
+    pub sha256: String,
+    pub path: String,
+}
+
+/// RFC 3339 UTC with milliseconds, as Batch logs show times.
+pub fn timestamp(at: chrono::DateTime<chrono::Utc>) -> String {
+    at.to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
+}
+
+impl Results {
+    pub fn new(tool_id: String, run_id: String, runner: &str, started: chrono::DateTime<chrono::Utc>) -> Self {
+        Self {
+            ok: false,
+            tool_id,
+            run_id,
+            results: IndexMap::new(),
+            exit_code: 0,
+            error: None,
+            inputs: IndexMap::new(),
+            command: None,
+            started_at: timestamp(started),
+            finished_at: None,
+            duration_s: None,
+            usage: None,
+            resources: None,
+            workdir: None,
+            launcher: Launcher {
+                name: env!("CARGO_PKG_NAME"),
+                version: env!("CARGO_PKG_VERSION"),
+                runner: runner.to_string(),
+            },
+            spec: None,
+        }
+    }
+
+    /// Marks the run finished, successfully or with `error`.
+    pub fn finish(&mut self, error: Option<&Error>, started: chrono::DateTime<chrono::Utc>) {
+        let now = chrono::Utc::now();
+        self.finished_at = Some(timestamp(now));
+        let micros = (now - started).num_microseconds().unwrap_or(0);
+        self.duration_s = Some((micros as f64 / 1e3).round() / 1e3);
+        self.ok = error.is_none();
+        self.exit_code = error.map_or(0, Error::exit_code);
+        self.error = error.map(ErrorInfo::from);
+    }
+
+    pub fn to_json(&self) -> String {
+        let mut text = serde_json::to_string_pretty(self).unwrap_or_else(|err| {
+            format!("{{\"ok\": false, \"error\": {{\"kind\": \"internal\", \"message\": \"cannot serialize results: {err}\"}}}}")
+        });
+        text.push('\n');
+        text
+    }
+}

@@ -1,0 +1,95 @@
+//! `omni-launch schema`: the JSON Schema (2020-12) of one spec's inputs, for
+//! UIs and for LLM tool / function calling.
+
+use serde_json::{Map, Value, json};
+
+use crate::spec::{BaseType, InputSpec, Spec};
+
+pub fn inputs_schema(spec: &Spec) -> Value {
+    let mut properties = Map::new();
+    let mut required = Vec::new();
+    for (name, input) in &spec.inputs {
+        properties.insert(name.clone(), input_schema(input));
+        if !input.may_be_absent() {
+            required.push(Value::String(name.clone()));
+        }
+    }
+    let mut schema = Map::new();
+    schema.insert("$schema".into(), "https://json-schema.org/draft/2020-12/schema".into());
+    schema.insert("title".into(), spec.id.clone().into());
+    if let Some(description) = &spec.description {
+        schema.insert("description".into(), description.clone().into());
+    }
+    schema.insert("type".into(), "object".into());
+    schema.insert("properties".into(), Value::Object(properties));
+    schema.insert("required".into(), Value::Array(required));
+    schema.insert("additionalProperties".into(), false.into());
+    Value::Object(schema)
+}
+
+fn input_schema(input: &InputSpec) -> Value {
+    let mut item = Map::new();
+    let path_note = |class: &str| {
+        format!("{class}: a local path, or a file://, s3:// or azureblob:// URI")
+    };
+    match input.ty.base {
+        BaseType::String => {
+            item.insert("type".into(), "string".into());
+            if let Some(n) = input.min_length {
+                item.insert("minLength".into(), n.into());
+            }
+            if let Some(n) = input.max_length {
+                item.insert("maxLength".into(), n.into());
+            }
+            if let Some(re) = &input.pattern {
+                item.insert("pattern".into(), re.as_str().into());
+            }
+        }
+        BaseType::Int | BaseType::Float => {
+            let ty = if input.ty.base == BaseType::Int { "integer" } else { "number" };
+            item.insert("type".into(), ty.into());
+            if let Some(min) = input.min {
+                item.insert("minimum".into(), json!(min));
+            }
+            if let Some(max) = input.max {
+                item.insert("maximum".into(), json!(max));
+            }
+        }
+        BaseType::Boolean => {
+            item.insert("type".into(), "boolean".into());
+        }
+        BaseType::Enum => {
+            item.insert("type".into(), "string".into());
+            item.insert("enum".into(), input.symbols.clone().into());
+        }
+        BaseType::File | BaseType::Directory => {
+            item.insert("type".into(), "string".into());
+            item.insert("description".into(), path_note(input.ty.base.name()).into());
+        }
+    }
+    let mut schema = if input.ty.array {
+        let mut array = Map::new();
+        array.insert("type".into(), "array".into());
+        array.insert("items".into(), Value::Object(item));
+        array
+    } else {
+        item
+    };
+    let mut description = input.description.clone().unwrap_or_default();
+    if let Some(format) = &input.format {
+        if !description.is_empty() {
+            description.push(' ');
+        }
+        description.push_str(&format!("(format: {format})"));
+    }
+    if !description.is_empty() {
+        if input.ty.base.is_path() && !input.ty.array {
+            description = format!("{description}. {}", path_note(input.ty.base.name()));
+        }
+        schema.insert("description".into(), description.into());
+    }
+    if let Some(default) = &input.default {
+        schema.insert("default".into(), default.clone());
+    }
+    Value::Object(schema)
+}

@@ -1,0 +1,173 @@
+//! The type names a spec may use: `string int float boolean enum File
+//! Directory`, arrays `T[]`, optional `T?` (and `T[]?`).
+
+use std::fmt;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum BaseType {
+    String,
+    Int,
+    Float,
+    Boolean,
+    Enum,
+    File,
+    Directory,
+}
+
+impl BaseType {
+    pub const NAMES: [&'static str; 7] = [
+        "string",
+        "int",
+        "float",
+        "boolean",
+        "enum",
+        "File",
+        "Directory",
+    ];
+
+    fn from_name(name: &str) -> Option<Self> {
+        Some(match name {
+            "string" => BaseType::String,
+            "int" => BaseType::Int,
+            "float" => BaseType::Float,
+            "boolean" => BaseType::Boolean,
+            "enum" => BaseType::Enum,
+            "File" => BaseType::File,
+            "Directory" => BaseType::Directory,
+            _ => return None,
+        })
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            BaseType::String => "string",
+            BaseType::Int => "int",
+            BaseType::Float => "float",
+            BaseType::Boolean => "boolean",
+            BaseType::Enum => "enum",
+            BaseType::File => "File",
+            BaseType::Directory => "Directory",
+        }
+    }
+
+    pub fn is_path(self) -> bool {
+        matches!(self, BaseType::File | BaseType::Directory)
+    }
+}
+
+/// An input's declared type.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct InputType {
+    pub base: BaseType,
+    pub array: bool,
+    pub optional: bool,
+}
+
+impl InputType {
+    /// Parses `int`, `File[]`, `string?`, `string[]?`.
+    pub fn parse(text: &str) -> Result<Self, String> {
+        let (rest, optional) = match text.strip_suffix('?') {
+            Some(rest) => (rest, true),
+            None => (text, false),
+        };
+        let (rest, array) = match rest.strip_suffix("[]") {
+            Some(rest) => (rest, true),
+            None => (rest, false),
+        };
+        match BaseType::from_name(rest) {
+            Some(base) => Ok(Self {
+                base,
+                array,
+                optional,
+            }),
+            None => {
+                let lower = rest.to_ascii_lowercase();
+                let hint = match BaseType::NAMES.iter().find(|n| n.to_ascii_lowercase() == lower)
+                {
+                    Some(name) => format!("; did you mean `{name}`?"),
+                    None => match lower.as_str() {
+                        "str" | "text" => "; did you mean `string`?".to_string(),
+                        "integer" | "long" => "; did you mean `int`?".to_string(),
+                        "double" | "number" => "; did you mean `float`?".to_string(),
+                        "bool" => "; did you mean `boolean`?".to_string(),
+                        _ => crate::suggest::hint(rest, BaseType::NAMES),
+                    },
+                };
+                Err(format!(
+                    "unknown type `{text}`; expected one of {}, as `T`, `T[]`, `T?` or `T[]?`{hint}",
+                    BaseType::NAMES.join(", ")
+                ))
+            }
+        }
+    }
+}
+
+impl fmt::Display for InputType {
+    fn fmt(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str(self.base.name())?;
+        if self.array {
+            f.write_str("[]")?;
+        }
+        if self.optional {
+            f.write_str("?")?;
+        }
+        Ok(())
+    }
+}
+
+/// The type of a value output (one read `from:` stdout, stderr or a file).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ValueType {
+    String,
+    Int,
+    Float,
+    Boolean,
+    Json,
+}
+
+impl ValueType {
+    pub const NAMES: [&'static str; 5] = ["string", "int", "float", "boolean", "json"];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            ValueType::String => "string",
+            ValueType::Int => "int",
+            ValueType::Float => "float",
+            ValueType::Boolean => "boolean",
+            ValueType::Json => "json",
+        }
+    }
+
+    pub fn from_name(name: &str) -> Option<Self> {
+        Some(match name {
+            "string" => ValueType::String,
+            "int" => ValueType::Int,
+            "float" => ValueType::Float,
+            "boolean" => ValueType::Boolean,
+            "json" => ValueType::Json,
+            _ => return None,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_suffixes() {
+        let t = InputType::parse("File[]?").unwrap();
+        assert_eq!(
+            t,
+            InputType {
+                base: BaseType::File,
+                array: true,
+                optional: true
+            }
+        );
+        assert_eq!(t.to_string(), "File[]?");
+        assert!(InputType::parse("str").unwrap_err().contains("`string`"));
+        assert!(InputType::parse("file").unwrap_err().contains("`File`"));
+        assert!(InputType::parse("int?[]").is_err());
+    }
+}
