@@ -104,24 +104,16 @@ pub fn validate(spec: &Spec, doc: &Value, paths: PathCheck) -> Result<Inputs, Ve
     }
 }
 
-/// Checks a spec's default against its own type and constraints.
-pub fn check_default(input: &InputSpec, value: &Value) -> Vec<String> {
+/// Checks a spec's default against its own type and constraints: pairs of
+/// a sub-path (`[1]` for an array element, or empty) and a message.
+pub fn check_default(input: &InputSpec, value: &Value) -> Vec<(String, String)> {
     let mut problems = Vec::new();
     let paths = PathCheck {
         must_exist: false,
         base_dir: Path::new("."),
     };
     check_value(input, value, "", paths, &mut problems);
-    problems
-        .into_iter()
-        .map(|p| {
-            if p.path.is_empty() {
-                p.message
-            } else {
-                format!("{}: {}", p.path, p.message)
-            }
-        })
-        .collect()
+    problems.into_iter().map(|p| (p.path, p.message)).collect()
 }
 
 fn check_value(
@@ -173,12 +165,12 @@ fn check_one(
             if let Some(min) = input.min_length
                 && len < min
             {
-                return fail(format!("the string is {len} characters long; the minimum is {min}"));
+                return fail(format!("the string is {len} character{} long; the minimum is {min}", plural(len)));
             }
             if let Some(max) = input.max_length
                 && len > max
             {
-                return fail(format!("the string is {len} characters long; the maximum is {max}"));
+                return fail(format!("the string is {len} character{} long; the maximum is {max}", plural(len)));
             }
             if let Some(re) = &input.pattern
                 && !re.is_match(s)
@@ -237,6 +229,10 @@ fn check_one(
             }
         }
     }
+}
+
+fn plural(n: u64) -> &'static str {
+    if n == 1 { "" } else { "s" }
 }
 
 fn range(input: &InputSpec, v: f64, text: &str) -> Option<String> {

@@ -48,11 +48,18 @@ fn input_schema(input: &InputSpec) -> Value {
         BaseType::Int | BaseType::Float => {
             let ty = if input.ty.base == BaseType::Int { "integer" } else { "number" };
             item.insert("type".into(), ty.into());
+            let bound = |v: f64| {
+                if input.ty.base == BaseType::Int && v.fract() == 0.0 {
+                    json!(v as i64)
+                } else {
+                    json!(v)
+                }
+            };
             if let Some(min) = input.min {
-                item.insert("minimum".into(), json!(min));
+                item.insert("minimum".into(), bound(min));
             }
             if let Some(max) = input.max {
-                item.insert("maximum".into(), json!(max));
+                item.insert("maximum".into(), bound(max));
             }
         }
         BaseType::Boolean => {

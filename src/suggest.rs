@@ -7,6 +7,10 @@ pub fn closest<'a, I>(unknown: &str, candidates: I) -> Option<&'a str>
 where
     I: IntoIterator<Item = &'a str>,
 {
+    // One- and two-character names are too short to guess at.
+    if unknown.chars().count() < 3 {
+        return None;
+    }
     candidates
         .into_iter()
         .map(|candidate| (strsim::damerau_levenshtein(unknown, candidate), candidate))

@@ -132,7 +132,12 @@ fn clean_message(err: &serde_saphyr::Error) -> String {
         Some(at) => &first[..at],
         None => first,
     };
-    first.trim_start_matches("error: ").to_string()
+    let first = first.trim_start_matches("error: ");
+    if let Some(key) = first.strip_prefix("duplicate mapping key: ") {
+        let key = key.split(", set DuplicateKeyPolicy").next().unwrap_or(key);
+        return format!("duplicate key `{key}`");
+    }
+    first.to_string()
 }
 
 fn node(spanned: Spanned<Value>) -> Node {

@@ -263,7 +263,14 @@ fn check_root(c: &mut Checker, root: &Node) -> Option<Spec> {
         None => IndexMap::new(),
     };
 
-    let mut declared: Vec<&str> = inputs.keys().map(String::as_str).collect();
+    // Every input name written counts as declared, even one whose definition
+    // has problems: those are reported once, where they are.
+    let mut declared: Vec<&str> = match top.get("inputs") {
+        Some((_, Node { value: Value::Map(pairs), .. })) => {
+            pairs.iter().filter_map(|(k, _)| k.as_str()).collect()
+        }
+        _ => Vec::new(),
+    };
     declared.extend(CONTEXT_NAMES);
 
     let command = match (top.get("command"), top.get("argv")) {
@@ -574,7 +581,7 @@ fn check_input(c: &mut Checker, name: &str, loc: Loc, node: &Node, path: &str) -
             Err(err) => c.error(
                 &field("pattern"),
                 n.loc,
-                format!("the pattern does not compile: {}", one_line(&err.to_string())),
+                format!("the pattern does not compile: {}", regex_reason(&err)),
             ),
         }
     }
@@ -593,7 +600,7 @@ fn check_input(c: &mut Checker, name: &str, loc: Loc, node: &Node, path: &str) -
                         );
                     }
                 }
-                if list.is_empty() {
+                if matches!(&n.value, Value::Seq(items) if items.is_empty()) {
                     c.error(&field("symbols"), n.loc, "an enum needs at least one symbol");
                 }
                 spec.symbols = list.into_iter().map(|(s, _)| s).collect();
@@ -635,21 +642,19 @@ fn check_input(c: &mut Checker, name: &str, loc: Loc, node: &Node, path: &str) -
         && !matches!(n.value, Value::Null)
     {
         let value = n.to_json();
-        let problems = inputs::check_default(&spec, &value);
-        for problem in problems {
-            c.error(&field("default"), n.loc, format!("default {problem}"));
+        for (subpath, problem) in inputs::check_default(&spec, &value) {
+            c.error(&format!("{}{subpath}", field("default")), n.loc, problem);
         }
         spec.default = Some(value);
     }
     Some(spec)
 }
 
-fn one_line(text: &str) -> String {
-    text.lines()
-        .map(str::trim)
-        .filter(|l| !l.is_empty())
-        .collect::<Vec<_>>()
-        .join(" ")
+/// The regex crate draws a caret diagram; its last line is the reason.
+fn regex_reason(err: &regex::Error) -> String {
+    let text = err.to_string();
+    let last = text.lines().map(str::trim).rfind(|l| !l.is_empty()).unwrap_or_default();
+    last.trim_start_matches("error: ").to_string()
 }
 
 fn check_outputs(c: &mut Checker, node: &Node) -> IndexMap<String, OutputSpec> {
@@ -728,14 +733,14 @@ fn check_output(c: &mut Checker, name: &str, loc: Loc, node: &Node, path: &str) 
             c.error(
                 &field("glob"),
                 k.loc,
-                format!("`glob` is for File outputs; a {ty} output is read `from:` stdout, stderr or a file"),
+                format!("`glob` is for File outputs; {} {ty} output is read `from:` stdout, stderr or a file", article(&ty)),
             );
         }
         let Some((_, f)) = entries.get("from") else {
             c.error(
                 path,
                 node.loc,
-                format!("a {ty} output needs `from`: stdout, stderr or a file relative to the work directory"),
+                format!("{} {ty} output needs `from`: stdout, stderr or a file relative to the work directory", article(&ty)),
             );
             return None;
         };
@@ -775,6 +780,10 @@ fn check_output(c: &mut Checker, name: &str, loc: Loc, node: &Node, path: &str) 
         description,
         loc,
     })
+}
+
+fn article(word: &str) -> &'static str {
+    if word.starts_with(['a', 'e', 'i', 'o', 'u']) { "an" } else { "a" }
 }
 
 /// A path (or glob) must stay inside the work directory.

@@ -54,7 +54,11 @@ pub fn check(source: &str, declared: &[&str]) -> Vec<String> {
         let hint = crate::suggest::hint(&name, declared.iter().copied());
         problems.push(format!(
             "the template uses `{name}`, which is not declared{hint} (templates see the inputs and {})",
-            super::check::CONTEXT_NAMES.join(", ")
+            super::check::CONTEXT_NAMES
+                .iter()
+                .map(|n| format!("`{n}`"))
+                .collect::<Vec<_>>()
+                .join(", ")
         ));
     }
     problems

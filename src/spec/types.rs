@@ -82,17 +82,21 @@ impl InputType {
             }),
             None => {
                 let lower = rest.to_ascii_lowercase();
-                let hint = match BaseType::NAMES.iter().find(|n| n.to_ascii_lowercase() == lower)
-                {
-                    Some(name) => format!("; did you mean `{name}`?"),
-                    None => match lower.as_str() {
-                        "str" | "text" => "; did you mean `string`?".to_string(),
-                        "integer" | "long" => "; did you mean `int`?".to_string(),
-                        "double" | "number" => "; did you mean `float`?".to_string(),
-                        "bool" => "; did you mean `boolean`?".to_string(),
-                        _ => crate::suggest::hint(rest, BaseType::NAMES),
-                    },
-                };
+                let guess = BaseType::NAMES
+                    .iter()
+                    .find(|n| n.to_ascii_lowercase() == lower)
+                    .copied()
+                    .or(match lower.as_str() {
+                        "str" | "text" => Some("string"),
+                        "integer" | "long" => Some("int"),
+                        "double" | "number" => Some("float"),
+                        "bool" => Some("boolean"),
+                        _ => crate::suggest::closest(rest, BaseType::NAMES),
+                    });
+                let suffix = &text[rest.len()..];
+                let hint = guess
+                    .map(|name| format!("; did you mean `{name}{suffix}`?"))
+                    .unwrap_or_default();
                 Err(format!(
                     "unknown type `{text}`; expected one of {}, as `T`, `T[]`, `T?` or `T[]?`{hint}",
                     BaseType::NAMES.join(", ")
