@@ -264,7 +264,7 @@ mod tests {
         });
         assert_eq!(shell("x {{ s }}", j.clone()), r"x 'it'\''s'");
         assert_eq!(shell("x {{ n }} {{ f }} {{ b }}", j.clone()), "x '3' '10.0' true");
-        assert_eq!(shell("x {{ none }}|{{ empty }}|", j.clone()), "x |||");
+        assert_eq!(shell("x {{ none }}|{{ empty }}|", j.clone()), "x ||");
         assert_eq!(shell("x {{ arr }}", j.clone()), "x 'a b' 'c'");
         assert_eq!(shell("x {{ file }} {{ file.path }}", j.clone()), "x '/w/x y.fa' '/w/x y.fa'");
         assert_eq!(shell("{{ file.path }}/{{ s }}", j), r"'/w/x y.fa'/'it'\''s'");

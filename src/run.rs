@@ -299,7 +299,10 @@ fn grace() -> std::time::Duration {
 /// Loads a spec; a missing file is a usage error, a broken one invalid_spec.
 pub fn load_spec(path: &Path) -> Result<Spec, Error> {
     if !path.exists() {
-        return Err(Error::Usage(format!("no spec at {}", path.display())));
+        return Err(Error::Usage(format!(
+            "no spec at {} (specs are found by --spec, or as <specs-dir>/<TOOL_ID>.yaml with --specs-dir, $OMNI_TOOL_SPECS or ./tool-specs)",
+            path.display()
+        )));
     }
     spec::load(path).map_err(Error::InvalidSpec)
 }

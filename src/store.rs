@@ -272,10 +272,7 @@ impl Store {
         let mut file = tokio::fs::File::open(local)
             .await
             .map_err(|err| Error::internal(format!("cannot open {}", local.display()), err))?;
-        let mut attributes = Attributes::new();
-        if let Some(ct) = content_type {
-            attributes.insert(Attribute::ContentType, ct.to_string().into());
-        }
+        let attributes = self.attributes(content_type);
         let mut writer = BufWriter::with_capacity(self.inner.clone(), Key::from(key), part_size())
             .with_max_concurrency(4)
             .with_attributes(attributes);
@@ -293,19 +290,15 @@ impl Store {
                 return Err(self.io_error(key, err));
             }
         }
-        if let Err(err) = writer.shutdown().await {
-            let _ = writer.abort().await;
-            return Err(self.io_error(key, err));
-        }
+        // A failed shutdown has already cleaned up (aborting now would panic).
+        writer.shutdown().await.map_err(|err| self.io_error(key, err))?;
         Ok(())
     }
 
     /// Writes a small object in one request.
     pub async fn put_bytes(&self, key: &str, bytes: Vec<u8>, content_type: &str) -> Result<(), Error> {
-        let mut attributes = Attributes::new();
-        attributes.insert(Attribute::ContentType, content_type.to_string().into());
         let opts = object_store::PutOptions {
-            attributes,
+            attributes: self.attributes(Some(content_type)),
             ..Default::default()
         };
         self.inner
@@ -354,6 +347,15 @@ impl Store {
         }
         keys.sort();
         Ok(keys)
+    }
+
+    /// Content types for cloud stores; a local filesystem keeps none.
+    fn attributes(&self, content_type: Option<&str>) -> Attributes {
+        let mut attributes = Attributes::new();
+        if let (Some(ct), false) = (content_type, self.uri.scheme == Scheme::File) {
+            attributes.insert(Attribute::ContentType, ct.to_string().into());
+        }
+        attributes
     }
 
     fn error(&self, key: &str, err: object_store::Error) -> Error {

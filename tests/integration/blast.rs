@@ -1,0 +1,64 @@
+//! The real `blastn` from ncbi-blast+, with a database built by the
+//! bundled makeblastdb spec.
+
+use crate::util::{omni, run, workdir};
+
+const SUBJECT: &str = ">seq1 test subject\nATGGCGTACGCTAGCTAGGCTAGCTAGCATCGATCGATCGACTAGCTAGCTAGCATCGACTAGCTACGATCG\nATCGATCGTAGCTAGCTAGCTAGGATCGATCGATCGTAGCTAGCTAGCTAGCATGCATCGATCGACTGACT\n>seq2 another\nTTTTGGGGCCCCAAAATTTTGGGGCCCCAAAAGGGGTTTTCCCCAAAAGGGGTTTTCCCCAAAATTTTGGGG\n";
+const QUERY: &str = ">q1\nGCTAGCTAGGCTAGCTAGCATCGATCGATCGACTAGCTAGCTAGCATCG\n";
+
+fn installed() -> bool {
+    which::which("blastn").is_ok() && which::which("makeblastdb").is_ok()
+}
+
+#[test]
+fn blastn_finds_hits_in_a_database_built_by_makeblastdb() {
+    if !installed() {
+        assert!(std::env::var_os("CI").is_none(), "ncbi-blast+ must be installed in CI");
+        eprintln!("SKIPPED: blastn/makeblastdb are not installed (apt-get install ncbi-blast+)");
+        return;
+    }
+    let data = workdir();
+    let base = workdir();
+    let store = workdir();
+    std::fs::write(data.path().join("subject.fa"), SUBJECT).unwrap();
+    std::fs::write(data.path().join("query.fa"), QUERY).unwrap();
+
+    // Build the database; its File[] outputs land in one stored folder.
+    let db_uri = format!("file://{}/db-run/", store.path().display());
+    let inputs = serde_json::json!({"sequences": data.path().join("subject.fa"), "db_name": "subject"});
+    let ran = run(omni()
+        .args(["run", "makeblastdb", "--inputs", &inputs.to_string(), "--result-uri", &db_uri, "--workdir"])
+        .arg(base.path()));
+    assert_eq!(ran.code, 0, "{}", ran.stderr);
+    let db_files = ran.json()["results"]["db"].as_array().unwrap().len();
+    assert!(db_files >= 3, "makeblastdb wrote {db_files} files");
+
+    // Search it, with the stored folder as the Directory input.
+    let db_dir = store.path().join("db-run/outputs/db");
+    let inputs = serde_json::json!({
+        "query": data.path().join("query.fa"),
+        "db": db_dir,
+        "db_name": "subject",
+        "evalue": 1e-5,
+        "max_target_seqs": 5,
+    });
+    let ran = run(omni()
+        .args(["run", "blastn", "--inputs", &inputs.to_string(), "--resources", r#"{"cpu": 2}"#, "--keep-workdir", "--workdir"])
+        .arg(base.path()));
+    assert_eq!(ran.code, 0, "{}", ran.stderr);
+    let doc = ran.json();
+    assert!(doc["command"].as_str().unwrap().contains("-num_threads '2'"));
+    let hits = &doc["results"]["hits"];
+    let path = hits["path"].as_str().unwrap();
+    let text = std::fs::read_to_string(path).unwrap();
+    let first: Vec<&str> = text.lines().next().unwrap().split('\t').collect();
+    assert_eq!(first[0], "q1");
+    assert_eq!(first[1], "seq1");
+    assert_eq!(first[2], "100.000");
+    assert_eq!(hits["size"], text.len());
+    let sha1 = omni_launch::runtime::sha1_file(std::path::Path::new(path)).unwrap();
+    assert_eq!(hits["checksum"], format!("sha1${sha1}"));
+    assert_eq!(hits["format"], "tabular");
+    assert_eq!(doc["inputs"]["db"]["class"], "Directory");
+    assert!(doc["inputs"]["db"]["listing"].as_array().unwrap().len() >= 3);
+}

@@ -1,0 +1,111 @@
+//! Execution: time limits, signals, orphans, and streaming large output.
+
+use std::io::Read;
+use std::time::{Duration, Instant};
+
+use crate::util::{omni, omni_std, ran, run, workdir};
+
+fn alive(pid: i32) -> bool {
+    // Signal 0 checks existence; a zombie counts as gone.
+    let status = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    !status.is_empty() && !status.contains(") Z ")
+}
+
+fn read_pid(workdir: &str) -> i32 {
+    std::fs::read_to_string(format!("{workdir}/bg.pid"))
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap()
+}
+
+#[test]
+fn a_time_limit_stops_the_tool_and_its_children() {
+    let base = workdir();
+    let started = Instant::now();
+    let ran = run(omni()
+        .args(["run", "--spec", "fixtures/specs/run/sleep.yaml", "--inputs", r#"{"secs": 60}"#, "--timeout", "1", "--keep-workdir", "--workdir"])
+        .arg(base.path()));
+    assert!(started.elapsed() < Duration::from_secs(20));
+    assert_eq!(ran.code, 124, "{}", ran.stderr);
+    let doc = ran.json();
+    assert_eq!(doc["error"]["kind"], "timeout");
+    assert_eq!(doc["error"]["message"], "time limit of 1 s reached; the tool was stopped");
+    assert!(!alive(read_pid(doc["workdir"].as_str().unwrap())), "a background child survived");
+}
+
+#[test]
+fn the_time_limit_comes_from_resources_too() {
+    let base = workdir();
+    let ran = run(omni()
+        .args(["run", "--spec", "fixtures/specs/run/sleep.yaml", "--inputs", r#"{"secs": 60}"#, "--resources", r#"{"time_limit_s": 1}"#, "--workdir"])
+        .arg(base.path()));
+    assert_eq!(ran.code, 124);
+}
+
+#[test]
+fn sigterm_is_forwarded_and_leaves_no_orphans() {
+    let base = workdir();
+    let mut child = omni_std()
+        .args(["run", "--spec", "fixtures/specs/run/sleep.yaml", "--inputs", r#"{"secs": 60}"#, "--run-id", "term", "--workdir"])
+        .arg(base.path())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    // Wait for the tool to start (its pid file appears).
+    let pid_file = base.path().canonicalize().unwrap().join("term/bg.pid");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !pid_file.exists() && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    std::thread::sleep(Duration::from_millis(100));
+    let bg: i32 = std::fs::read_to_string(&pid_file).unwrap().trim().parse().unwrap();
+    assert!(alive(bg));
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(child.id() as i32),
+        nix::sys::signal::Signal::SIGTERM,
+    )
+    .unwrap();
+    let status = child.wait().unwrap();
+    let mut stdout = String::new();
+    child.stdout.take().unwrap().read_to_string(&mut stdout).unwrap();
+    assert_eq!(status.code(), Some(143));
+    let doc: serde_json::Value = serde_json::from_str(&stdout).unwrap();
+    assert_eq!(doc["ok"], false);
+    assert_eq!(doc["error"]["kind"], "signalled");
+    assert_eq!(doc["error"]["message"], "the launcher received SIGTERM; the tool was stopped");
+    assert!(!alive(bg), "a background child survived SIGTERM");
+}
+
+#[test]
+fn a_gib_of_stdout_streams_with_flat_memory() {
+    let base = workdir();
+    let output = omni_std()
+        .args(["run", "--spec", "fixtures/specs/run/big_stdout.yaml", "--inputs", r#"{"mib": 1024}"#, "--keep-workdir", "--workdir"])
+        .arg(base.path())
+        .stderr(std::process::Stdio::null())
+        .output()
+        .unwrap();
+    let ran = ran(output);
+    assert_eq!(ran.code, 0);
+    let doc = ran.json();
+    let kept = std::path::Path::new(doc["workdir"].as_str().unwrap()).join(".omni-launch/stdout");
+    assert_eq!(std::fs::metadata(kept).unwrap().len(), 1 << 30);
+    // Peak RSS of the launcher (the largest child this test process reaped).
+    let usage = nix::sys::resource::getrusage(nix::sys::resource::UsageWho::RUSAGE_CHILDREN).unwrap();
+    assert!(usage.max_rss() < 64 * 1024, "peak RSS {} KiB", usage.max_rss());
+}
+
+#[test]
+fn usage_is_measured() {
+    let base = workdir();
+    let ran = run(omni()
+        .args(["run", "--spec", "fixtures/specs/run/big_stdout.yaml", "--inputs", r#"{"mib": 64}"#, "--workdir"])
+        .arg(base.path()));
+    assert_eq!(ran.code, 0);
+    let usage = &ran.json()["usage"];
+    assert!(usage["max_rss_kb"].as_i64().unwrap() > 0);
+    assert!(usage["user_s"].as_f64().is_some());
+    assert!(usage["sys_s"].as_f64().is_some());
+}

@@ -1,0 +1,248 @@
+//! `omni-launch run`: the contract, results.json and each exit code.
+
+use serde_json::json;
+
+use crate::util::{omni, redact, run, workdir};
+
+/// The README's main-job command, unchanged.
+#[test]
+fn the_contract_example_works() {
+    let base = workdir();
+    let ran = run(omni()
+        .env("TOOL_ID", "echo_test")
+        .env("RUN_ID", "local-test-1")
+        .env("INPUTS_JSON", r#"{"text":"hello world"}"#)
+        .env("RESOURCES_JSON", "{}")
+        .env("TMPDIR", base.path())
+        .arg("run"));
+    assert_eq!(ran.code, 0, "{}", ran.stderr);
+    let doc = ran.json();
+    assert_eq!(doc["ok"], true);
+    assert_eq!(doc["tool_id"], "echo_test");
+    assert_eq!(doc["run_id"], "local-test-1");
+    assert_eq!(doc["results"], json!({"echo": "hello world"}));
+    assert_eq!(doc["exit_code"], 0);
+    assert_eq!(doc["error"], serde_json::Value::Null);
+    assert_eq!(doc["command"], "printf '%s\\n' 'hello world'");
+    assert_eq!(doc["resources"], json!({"cpu": 1}));
+    assert_eq!(doc["launcher"]["name"], "omni-launch");
+    assert_eq!(doc["spec"]["id"], "echo_test");
+    assert_eq!(doc["spec"]["sha256"].as_str().map(str::len), Some(64));
+    // Written in the work directory too, identical to stdout.
+    let workdir = doc["workdir"].as_str().unwrap();
+    assert!(workdir.starts_with(&base.path().canonicalize().unwrap().display().to_string()));
+    let written = std::fs::read_to_string(format!("{workdir}/results.json")).unwrap();
+    assert_eq!(written, ran.stdout);
+    // The tool's output went to stderr, never stdout.
+    assert!(ran.stderr.contains("hello world"));
+}
+
+#[test]
+fn flags_override_the_environment() {
+    let base = workdir();
+    let ran = run(omni()
+        .env("TOOL_ID", "echo_test")
+        .env("RUN_ID", "from-env")
+        .env("INPUTS_JSON", r#"{"text":"env"}"#)
+        .args(["run", "--run-id", "from-flag", "--inputs", r#"{"text":"flag"}"#, "--workdir"])
+        .arg(base.path()));
+    assert_eq!(ran.code, 0, "{}", ran.stderr);
+    let doc = ran.json();
+    assert_eq!(doc["run_id"], "from-flag");
+    assert_eq!(doc["results"]["echo"], "flag");
+}
+
+#[test]
+fn a_run_id_is_generated_when_absent() {
+    let base = workdir();
+    let ran = run(omni()
+        .args(["run", "--spec", "tool-specs/echo_test.yaml", "--inputs", r#"{"text":"x"}"#, "--workdir"])
+        .arg(base.path()));
+    assert_eq!(ran.code, 0, "{}", ran.stderr);
+    let id = ran.json()["run_id"].as_str().unwrap().to_string();
+    assert!(id.starts_with("run-"), "{id}");
+}
+
+#[test]
+fn specs_dir_from_the_environment() {
+    let base = workdir();
+    let ran = run(omni()
+        .env("OMNI_TOOL_SPECS", "fixtures/specs/run")
+        .env("TOOL_ID", "exit_code")
+        .env("INPUTS_JSON", r#"{"code": 0}"#)
+        .args(["run", "--workdir"])
+        .arg(base.path()));
+    assert_eq!(ran.code, 0, "{}", ran.stderr);
+    assert_eq!(ran.json()["results"]["out"], "to stdout");
+}
+
+#[test]
+fn the_tools_own_exit_code_passes_through() {
+    let base = workdir();
+    let ran = run(omni()
+        .args(["run", "--spec", "fixtures/specs/run/exit_code.yaml", "--inputs", r#"{"code": 3}"#, "--workdir"])
+        .arg(base.path()));
+    assert_eq!(ran.code, 3);
+    let doc = ran.json();
+    assert_eq!(doc["ok"], false);
+    assert_eq!(doc["exit_code"], 3);
+    assert_eq!(doc["error"], json!({"kind": "tool_failed", "message": "the tool exited with status 3"}));
+    assert_eq!(doc["results"], json!({}));
+    assert!(ran.stderr.contains("to stderr"));
+}
+
+/// (arguments and environment, expected exit code, expected error kind)
+#[test]
+fn each_failure_has_its_exit_code() {
+    let cases: &[(&[&str], &[(&str, &str)], i32, &str)] = &[
+        (&["--spec", "tool-specs/echo_test.yaml", "--inputs", r#"{"txt": "x"}"#], &[], 65, "invalid_inputs"),
+        (&["--spec", "tool-specs/echo_test.yaml", "--inputs", "{bad json"], &[], 65, "invalid_inputs"),
+        (&["--spec", "tool-specs/echo_test.yaml", "--inputs", r#"{"text": "x"}"#, "--resources", r#"{"cpus": 2}"#], &[], 65, "invalid_inputs"),
+        (&["--spec", "fixtures/specs/run/files_in.yaml", "--inputs", r#"{"bam": "missing.bam"}"#], &[], 66, "input_missing"),
+        (&["--spec", "fixtures/specs/invalid/undeclared_name.yaml"], &[], 78, "invalid_spec"),
+        (&["--spec", "tool-specs/echo_test.yaml"], &[("TOOL_ID", "blastn")], 64, "usage"),
+        (&["--spec", "fixtures/specs/run/not_found.yaml"], &[], 127, "not_found"),
+        (&["--spec", "fixtures/specs/run/not_found_shell.yaml"], &[], 127, "not_found"),
+        (&["--spec", "fixtures/specs/run/not_executable.yaml"], &[], 126, "not_executable"),
+        (&["--spec", "fixtures/specs/run/self_kill.yaml"], &[], 137, "signalled"),
+        (&["--spec", "fixtures/specs/run/missing_output.yaml"], &[], 70, "output_missing"),
+        (&["--spec", "fixtures/specs/run/leak.yaml"], &[], 70, "output_missing"),
+    ];
+    for (args, env, code, kind) in cases {
+        let base = workdir();
+        let mut cmd = omni();
+        cmd.arg("run").args(*args).arg("--workdir").arg(base.path());
+        for (k, v) in *env {
+            cmd.env(k, v);
+        }
+        let ran = run(&mut cmd);
+        assert_eq!(ran.code, *code, "{args:?}: {}", ran.stderr);
+        let doc = ran.json();
+        assert_eq!(doc["ok"], false, "{args:?}");
+        assert_eq!(doc["error"]["kind"], *kind, "{args:?}: {}", doc["error"]);
+        assert_eq!(doc["exit_code"], *code, "{args:?}");
+    }
+}
+
+#[test]
+fn contract_errors_before_a_run_exit_64_without_results() {
+    for (env, args) in [
+        (vec![], vec!["run"]),
+        (vec![("TOOL_ID", "Not Valid")], vec!["run"]),
+        (vec![("TOOL_ID", "echo_test"), ("S3_RESULT_URI", "s3://a/x/"), ("RESULT_URI", "s3://a/y/")], vec!["run"]),
+        (vec![("TOOL_ID", "echo_test"), ("RESULT_URI", "gs://bucket/x/")], vec!["run"]),
+        (vec![("TOOL_ID", "echo_test"), ("RUN_ID", "../../etc")], vec!["run"]),
+        (vec![], vec!["run", "--runner", "k8s", "--spec", "tool-specs/echo_test.yaml", "--inputs", "{\"text\": \"x\"}"]),
+    ] {
+        let mut cmd = omni();
+        cmd.args(&args);
+        for (k, v) in &env {
+            cmd.env(k, v);
+        }
+        let ran = run(&mut cmd);
+        assert_eq!(ran.code, 64, "{env:?} {args:?}: {}", ran.stderr);
+        assert!(ran.stderr.contains("error:"), "{}", ran.stderr);
+    }
+}
+
+#[test]
+fn usage_messages() {
+    let base = workdir();
+    let ran = run(omni().env("TOOL_ID", "echo_test").env("S3_RESULT_URI", "s3://a/x/").env("RESULT_URI", "s3://a/y/").arg("run"));
+    let ran2 = run(omni().env("TOOL_ID", "no_such_tool").arg("run").arg("--workdir").arg(base.path()));
+    let errors: String = format!("{}{}", ran.stderr, redact(&ran2.stderr, &[]))
+        .lines()
+        .filter(|l| l.contains("error:"))
+        .map(|l| format!("{l}\n"))
+        .collect();
+    insta::assert_snapshot!(errors);
+}
+
+#[test]
+fn invalid_inputs_name_every_field() {
+    let base = workdir();
+    let ran = run(omni()
+        .args(["run", "--spec", "tool-specs/blastn.yaml", "--workdir"])
+        .arg(base.path())
+        .args(["--inputs", r#"{"query": "nope.fa", "db": "src", "db_name": "x y", "evalue": "1e-5", "outfmt": 6, "max_target_seqs": 0}"#]));
+    assert_eq!(ran.code, 65);
+    let doc = ran.json();
+    insta::assert_snapshot!(redact(doc["error"]["message"].as_str().unwrap(), &[]));
+}
+
+#[test]
+fn results_go_to_a_file_uri() {
+    let base = workdir();
+    let store = workdir();
+    let uri = format!("file://{}/runs/r-1/", store.path().display());
+    let ran = run(omni()
+        .args(["run", "--spec", "fixtures/specs/run/outputs.yaml", "--run-id", "r-1", "--result-uri", &uri, "--workdir"])
+        .arg(base.path()));
+    assert_eq!(ran.code, 0, "{}", ran.stderr);
+    let doc = ran.json();
+    let stored: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(store.path().join("runs/r-1/results.json")).unwrap(),
+    )
+    .unwrap();
+    assert_eq!(stored, doc);
+    let one = &doc["results"]["one"];
+    assert_eq!(one["location"], format!("{uri}outputs/one/one.txt"));
+    assert_eq!(std::fs::read_to_string(store.path().join("runs/r-1/outputs/one/one.txt")).unwrap(), "a\n");
+    assert_eq!(doc["results"]["many"][1]["location"], format!("{uri}outputs/many/b.txt"));
+    // A stored run removes its temporary work directory.
+    assert!(!std::path::Path::new(doc["workdir"].as_str().unwrap()).exists());
+}
+
+#[test]
+fn a_json_result_uri_names_the_results_object() {
+    let base = workdir();
+    let store = workdir();
+    let uri = format!("file://{}/out/summary.json", store.path().display());
+    let ran = run(omni()
+        .args(["run", "--spec", "fixtures/specs/run/outputs.yaml", "--result-uri", &uri, "--keep-workdir", "--workdir"])
+        .arg(base.path()));
+    assert_eq!(ran.code, 0, "{}", ran.stderr);
+    assert!(store.path().join("out/summary.json").is_file());
+    assert!(store.path().join("out/outputs/one/one.txt").is_file());
+    assert!(!store.path().join("out/summary.json/results.json").exists());
+    assert!(std::path::Path::new(ran.json()["workdir"].as_str().unwrap()).exists());
+}
+
+#[test]
+fn a_failed_run_is_stored_too() {
+    let base = workdir();
+    let store = workdir();
+    let uri = format!("file://{}/r/", store.path().display());
+    let ran = run(omni()
+        .args(["run", "--spec", "fixtures/specs/run/exit_code.yaml", "--inputs", r#"{"code": 9}"#, "--result-uri", &uri, "--workdir"])
+        .arg(base.path()));
+    assert_eq!(ran.code, 9);
+    let stored: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(store.path().join("r/results.json")).unwrap()).unwrap();
+    assert_eq!(stored["ok"], false);
+    assert_eq!(stored["error"]["kind"], "tool_failed");
+}
+
+#[test]
+fn env_templates_reach_the_tool() {
+    let base = workdir();
+    let ran = run(omni()
+        .args(["run", "--spec", "fixtures/specs/run/env.yaml", "--run-id", "env-1", "--inputs", r#"{"greeting": "hi $(x)"}"#, "--resources", r#"{"cpu": 4}"#, "--workdir"])
+        .arg(base.path()));
+    assert_eq!(ran.code, 0, "{}", ran.stderr);
+    assert_eq!(ran.json()["results"]["out"], "hi $(x), env/4/env-1");
+}
+
+#[test]
+fn a_rerun_with_the_same_id_gets_its_own_directory() {
+    let base = workdir();
+    let mut dirs = Vec::new();
+    for _ in 0..2 {
+        let ran = run(omni()
+            .args(["run", "--spec", "tool-specs/echo_test.yaml", "--run-id", "same", "--inputs", r#"{"text": "x"}"#, "--workdir"])
+            .arg(base.path()));
+        assert_eq!(ran.code, 0);
+        dirs.push(ran.json()["workdir"].as_str().unwrap().to_string());
+    }
+    assert_ne!(dirs[0], dirs[1]);
+}

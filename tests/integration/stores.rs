@@ -1,0 +1,1 @@
+//! Object stores: placeholder replaced by the store tests.

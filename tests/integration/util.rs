@@ -1,0 +1,94 @@
+//! The builder every integration test uses: runs the real binary from the
+//! repository root with a clean contract environment, and redacts what
+//! changes from run to run.
+
+use std::path::{Path, PathBuf};
+use std::process::Output;
+
+use serde_json::Value;
+
+pub const BIN: &str = env!("CARGO_BIN_EXE_omni-launch");
+
+pub fn root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+pub fn fixture(rel: &str) -> PathBuf {
+    root().join("fixtures").join(rel)
+}
+
+/// The contract variables a test must never inherit.
+const CONTRACT: &[&str] = &[
+    "TOOL_ID",
+    "RUN_ID",
+    "INPUTS_JSON",
+    "RESOURCES_JSON",
+    "S3_RESULT_URI",
+    "RESULT_URI",
+    "OMNI_TOOL_SPECS",
+];
+
+/// A command for the real binary, run from the repository root.
+pub fn omni() -> assert_cmd::Command {
+    let mut cmd = assert_cmd::Command::new(BIN);
+    cmd.current_dir(root());
+    for var in CONTRACT {
+        cmd.env_remove(var);
+    }
+    cmd.env("OMNI_KILL_GRACE_S", "2");
+    cmd
+}
+
+/// The same, as a std command (for tests that signal or stream).
+pub fn omni_std() -> std::process::Command {
+    let mut cmd = std::process::Command::new(BIN);
+    cmd.current_dir(root());
+    for var in CONTRACT {
+        cmd.env_remove(var);
+    }
+    cmd.env("OMNI_KILL_GRACE_S", "2");
+    cmd
+}
+
+/// What one run printed.
+pub struct Ran {
+    pub code: i32,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+impl Ran {
+    pub fn json(&self) -> Value {
+        serde_json::from_str(&self.stdout)
+            .unwrap_or_else(|err| panic!("stdout is not JSON ({err}):\n{}\nstderr:\n{}", self.stdout, self.stderr))
+    }
+}
+
+pub fn ran(output: Output) -> Ran {
+    Ran {
+        code: output.status.code().unwrap_or(-1),
+        stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
+    }
+}
+
+pub fn run(cmd: &mut assert_cmd::Command) -> Ran {
+    ran(cmd.output().expect("the binary runs"))
+}
+
+/// A fresh work-directory base for one test.
+pub fn workdir() -> tempfile::TempDir {
+    tempfile::Builder::new()
+        .prefix("omni-test-")
+        .tempdir()
+        .expect("a temp dir")
+}
+
+/// Replaces the repository root and temp paths with stable names.
+pub fn redact(text: &str, temps: &[&Path]) -> String {
+    let mut text = text.replace(&root().display().to_string(), "[ROOT]");
+    for (i, t) in temps.iter().enumerate() {
+        text = text.replace(&t.display().to_string(), &format!("[TMP{i}]"));
+    }
+    text
+}

@@ -1,0 +1,127 @@
+//! `omni-launch validate`: every check has a fixture and a snapshot of its
+//! exact message.
+
+use crate::util::{fixture, omni, redact, run};
+
+#[test]
+fn bundled_specs_are_valid() {
+    let specs: Vec<String> = ["echo_test", "blastn", "makeblastdb"]
+        .iter()
+        .map(|s| format!("tool-specs/{s}.yaml"))
+        .collect();
+    let ran = run(omni().arg("validate").args(&specs));
+    assert_eq!(ran.code, 0, "{}", ran.stdout);
+    assert_eq!(ran.stdout, "3 specs checked: 3 valid, 0 invalid; 0 problems\n");
+}
+
+#[test]
+fn every_invalid_fixture_fails_with_its_message() {
+    insta::glob!("../../fixtures/specs/invalid", "*.yaml", |path| {
+        let mut cmd = omni();
+        cmd.arg("validate").arg(path);
+        if path.ends_with("missing_binary.yaml") {
+            cmd.arg("--check-binaries");
+        }
+        let ran = run(&mut cmd);
+        assert_eq!(ran.code, 78, "{}: {}", path.display(), ran.stdout);
+        insta::assert_snapshot!(redact(&ran.stdout, &[]));
+    });
+}
+
+#[test]
+fn problems_of_all_files_are_reported_together() {
+    let ran = run(omni().args([
+        "validate",
+        "fixtures/specs/invalid/bad_id.yaml",
+        "tool-specs/echo_test.yaml",
+        "fixtures/specs/invalid/unknown_keys.yaml",
+    ]));
+    assert_eq!(ran.code, 78);
+    insta::assert_snapshot!(ran.stdout);
+}
+
+#[test]
+fn github_format_annotates_lines() {
+    let ran = run(omni().args([
+        "validate",
+        "--format",
+        "github",
+        "fixtures/specs/invalid/undeclared_name.yaml",
+    ]));
+    assert_eq!(ran.code, 78);
+    insta::assert_snapshot!(ran.stdout);
+}
+
+#[test]
+fn json_format_is_machine_readable() {
+    let ran = run(omni().args([
+        "validate",
+        "--format",
+        "json",
+        "fixtures/specs/invalid/many_problems.yaml",
+        "tool-specs/echo_test.yaml",
+    ]));
+    assert_eq!(ran.code, 78);
+    let doc: serde_json::Value = serde_json::from_str(&ran.stdout).unwrap();
+    assert_eq!(doc["valid"], false);
+    assert_eq!(doc["files"][1]["valid"], true);
+    assert_eq!(doc["files"][1]["id"], "echo_test");
+    let problems = doc["problems"].as_array().unwrap();
+    assert_eq!(problems.len(), 7);
+    assert_eq!(problems[0]["line"], 1);
+    assert_eq!(problems[0]["path"], "id");
+    insta::assert_json_snapshot!(doc);
+}
+
+#[test]
+fn a_broken_fixture_names_its_line() {
+    let ran = run(omni().args(["validate", "fixtures/specs/invalid/yaml_syntax.yaml"]));
+    assert_eq!(ran.code, 78);
+    assert!(ran.stdout.starts_with("fixtures/specs/invalid/yaml_syntax.yaml:4:"), "{}", ran.stdout);
+}
+
+#[test]
+fn check_binaries_passes_when_installed() {
+    let ran = run(omni().args(["validate", "--check-binaries", "tool-specs/echo_test.yaml"]));
+    assert_eq!(ran.code, 0, "{}", ran.stdout);
+}
+
+#[test]
+fn usage_errors_exit_64() {
+    let ran = run(omni().arg("validate"));
+    assert_eq!(ran.code, 64);
+    let ran = run(omni().args(["validate", "--format", "xml", "tool-specs/echo_test.yaml"]));
+    assert_eq!(ran.code, 64);
+    let ran = run(omni().args(["validate", "tool-specs/echo_test.yaml", "--inputs", "@does-not-exist.json"]));
+    assert_eq!(ran.code, 64);
+    insta::assert_snapshot!(ran.stderr);
+}
+
+#[test]
+fn a_missing_spec_file_is_reported() {
+    let ran = run(omni().args(["validate", "no/such/spec.yaml"]));
+    assert_eq!(ran.code, 78);
+    assert!(ran.stdout.contains("no/such/spec.yaml: cannot read the spec"), "{}", ran.stdout);
+}
+
+#[test]
+fn list_shows_each_tool() {
+    let ran = run(omni().arg("list"));
+    assert_eq!(ran.code, 0);
+    insta::assert_snapshot!(ran.stdout);
+    let ran = run(omni().args(["list", "--specs-dir", "fixtures/specs/valid"]));
+    assert!(ran.stdout.starts_with("all_types"), "{}", ran.stdout);
+    let _ = fixture("");
+}
+
+#[test]
+fn schema_describes_inputs_for_tool_calling() {
+    let ran = run(omni().args(["schema", "tool-specs/blastn.yaml"]));
+    assert_eq!(ran.code, 0);
+    let schema: serde_json::Value = serde_json::from_str(&ran.stdout).unwrap();
+    assert_eq!(schema["required"], serde_json::json!(["query", "db", "db_name"]));
+    assert_eq!(schema["properties"]["outfmt"]["enum"], serde_json::json!(["6", "7", "10"]));
+    assert_eq!(schema["properties"]["max_target_seqs"]["minimum"], 1);
+    assert_eq!(schema["additionalProperties"], false);
+    insta::assert_json_snapshot!(schema);
+}
