@@ -154,6 +154,9 @@ fn object_or_plan(input: &InputSpec, value: &Value, json_path: &str, planned_dir
         if let Some(format) = &input.format {
             obj.insert("format".into(), format.clone().into());
         }
+        if input.ty.base == BaseType::File {
+            obj.insert("secondaryFiles".into(), json!([]));
+        }
         return Ok(Value::Object(obj));
     }
     path_object(input, value, json_path)

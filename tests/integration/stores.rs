@@ -1,1 +1,231 @@
-//! Object stores: placeholder replaced by the store tests.
+//! Results, outputs and staged inputs on real object stores (moto's S3
+//! server and Azurite), and behaviour under injected faults.
+
+use std::time::{Duration, Instant};
+
+use serde_json::{Value, json};
+
+use crate::proxy::{Fault, Proxy};
+use crate::servers::{Azurite, S3};
+use crate::util::{Ran, omni, run, workdir};
+
+/// Runs the launcher with a store's environment.
+fn launch(env: &[(&'static str, String)], args: &[&str]) -> Ran {
+    let base = workdir();
+    let mut cmd = omni();
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    cmd.env("OMNI_STORE_RETRY_TIMEOUT_S", "20");
+    cmd.arg("run").args(args).arg("--workdir").arg(base.path());
+    run(&mut cmd)
+}
+
+/// Reads a stored JSON object back by staging it as an input.
+fn read_json(env: &[(&'static str, String)], uri: &str) -> Value {
+    let inputs = json!({ "f": uri }).to_string();
+    let ran = launch(env, &["--spec", "fixtures/specs/run/read_json.yaml", "--inputs", &inputs]);
+    assert_eq!(ran.code, 0, "reading {uri}: {}", ran.stderr);
+    ran.json()["results"]["doc"].clone()
+}
+
+/// Copies a stored object back by staging it; returns its File object.
+fn read_file(env: &[(&'static str, String)], uri: &str) -> Value {
+    let inputs = json!({ "f": uri }).to_string();
+    let ran = launch(env, &["--spec", "fixtures/specs/run/copy.yaml", "--inputs", &inputs]);
+    assert_eq!(ran.code, 0, "reading {uri}: {}", ran.stderr);
+    ran.json()["results"]["copy"].clone()
+}
+
+fn echo_round_trip(env: Vec<(&'static str, String)>, prefix: &str) {
+    let ran = launch(&env, &["echo_test", "--run-id", "r-1", "--inputs", r#"{"text": "hello store"}"#, "--result-uri", prefix]);
+    assert_eq!(ran.code, 0, "{}", ran.stderr);
+    let printed = ran.json();
+    let results_uri = format!("{prefix}results.json");
+    assert!(ran.stderr.contains(&format!("results stored at {results_uri}")), "{}", ran.stderr);
+    let stored = read_json(&env, &results_uri);
+    assert_eq!(stored, printed);
+    assert_eq!(stored["results"], json!({"echo": "hello store"}));
+}
+
+#[test]
+fn echo_results_round_trip_through_s3() {
+    let Some(s3) = S3::new() else { return };
+    echo_round_trip(s3.env(&s3.endpoint), &s3.uri("runs/r-1/"));
+}
+
+#[test]
+fn echo_results_round_trip_through_azurite() {
+    let Some(az) = Azurite::new() else { return };
+    echo_round_trip(az.env(&az.url), &az.uri("runs/r-1/"));
+}
+
+/// A 12 MiB output in 5 MiB parts: stored bytes match size and checksum.
+fn multipart(env: Vec<(&'static str, String)>, prefix: &str) {
+    let mut env = env;
+    env.push(("S3_UPLOAD_PART_MIN_SIZE", (5 << 20).to_string()));
+    let ran = launch(&env, &["--spec", "fixtures/specs/run/big_file.yaml", "--inputs", r#"{"mib": 12}"#, "--result-uri", prefix]);
+    assert_eq!(ran.code, 0, "{}", ran.stderr);
+    let big = &ran.json()["results"]["big"];
+    let location = big["location"].as_str().unwrap();
+    assert_eq!(location, format!("{prefix}outputs/big/big.bin"));
+    assert_eq!(big["size"], 12 << 20);
+    let copy = read_file(&env, location);
+    assert_eq!(copy["size"], big["size"]);
+    assert_eq!(copy["checksum"], big["checksum"]);
+}
+
+#[test]
+fn multipart_output_to_s3_keeps_its_bytes() {
+    let Some(s3) = S3::new() else { return };
+    multipart(s3.env(&s3.endpoint), &s3.uri("big/"));
+}
+
+#[test]
+fn staged_block_output_to_azurite_keeps_its_bytes() {
+    let Some(az) = Azurite::new() else { return };
+    multipart(az.env(&az.url), &az.uri("big/"));
+}
+
+#[test]
+fn a_json_result_uri_names_the_object_on_s3() {
+    let Some(s3) = S3::new() else { return };
+    let env = s3.env(&s3.endpoint);
+    let uri = s3.uri("jobs/42/summary.json");
+    let ran = launch(&env, &["--spec", "fixtures/specs/run/outputs.yaml", "--result-uri", &uri]);
+    assert_eq!(ran.code, 0, "{}", ran.stderr);
+    let doc = ran.json();
+    assert_eq!(doc["results"]["one"]["location"], s3.uri("jobs/42/outputs/one/one.txt"));
+    assert_eq!(read_json(&env, &uri), doc);
+}
+
+#[test]
+fn directories_and_secondary_files_stage_from_each_store() {
+    let s3 = S3::new();
+    let az = Azurite::new();
+    let stores: Vec<(Vec<(&'static str, String)>, String)> = [
+        s3.map(|s| (s.env(&s.endpoint), s.uri("dir/"))),
+        az.map(|a| (a.env(&a.url), a.uri("dir/"))),
+    ]
+    .into_iter()
+    .flatten()
+    .collect();
+    for (env, prefix) in stores {
+        // Store a File[] output folder, then stage that folder as a Directory.
+        let ran = launch(&env, &["--spec", "fixtures/specs/run/outputs.yaml", "--result-uri", &prefix]);
+        assert_eq!(ran.code, 0, "{}", ran.stderr);
+        let inputs = json!({ "d": format!("{prefix}outputs/many") }).to_string();
+        let ran = launch(&env, &["--spec", "fixtures/specs/run/listing.yaml", "--inputs", &inputs]);
+        assert_eq!(ran.code, 0, "{}", ran.stderr);
+        let doc = ran.json();
+        assert_eq!(doc["results"]["names"], "a.txt\nb.txt");
+        assert_eq!(doc["inputs"]["d"]["location"], format!("{prefix}outputs/many"));
+        assert_eq!(doc["inputs"]["d"]["basename"], "many");
+
+        // A missing object is input_missing, naming the input and the URI.
+        let missing = format!("{prefix}no/such.bam");
+        let inputs = json!({ "bam": missing }).to_string();
+        let ran = launch(&env, &["--spec", "fixtures/specs/run/files_in.yaml", "--inputs", &inputs]);
+        assert_eq!(ran.code, 66, "{}", ran.stderr);
+        assert_eq!(
+            ran.json()["error"]["message"],
+            format!("inputs.bam: \"{missing}\" does not exist")
+        );
+    }
+}
+
+#[test]
+fn remote_basenames_keep_spaces_and_unicode() {
+    let s3 = S3::new();
+    let az = Azurite::new();
+    let stores: Vec<(Vec<(&'static str, String)>, String)> = [
+        s3.map(|s| (s.env(&s.endpoint), s.uri("names/"))),
+        az.map(|a| (a.env(&a.url), a.uri("names/"))),
+    ]
+    .into_iter()
+    .flatten()
+    .collect();
+    for (env, prefix) in stores {
+        let ran = launch(&env, &["--spec", "fixtures/specs/run/awkward_name.yaml", "--result-uri", &prefix]);
+        assert_eq!(ran.code, 0, "{}", ran.stderr);
+        let stored = ran.json()["results"]["f"].clone();
+        let uri = format!("{prefix}outputs/f/my reads ü.fa");
+        assert_eq!(stored["location"], uri);
+        let inputs = json!({ "f": uri }).to_string();
+        let ran = launch(&env, &["--spec", "fixtures/specs/run/copy.yaml", "--inputs", &inputs]);
+        assert_eq!(ran.code, 0, "{}", ran.stderr);
+        let doc = ran.json();
+        let f = &doc["inputs"]["f"];
+        assert_eq!(f["basename"], "my reads ü.fa");
+        assert_eq!(f["nameroot"], "my reads ü");
+        assert!(f["path"].as_str().unwrap().ends_with("/inputs/f/my reads ü.fa"));
+        assert_eq!(f["size"], 8);
+        assert_eq!(doc["results"]["copy"]["checksum"], stored["checksum"]);
+    }
+}
+
+fn survives(fault: Fault, env_for: impl Fn(&str) -> Vec<(&'static str, String)>, upstream: &str, prefix: &str) {
+    // Uploads: results and an output through a proxy that fails twice.
+    let proxy = Proxy::start(upstream, fault, 2);
+    let env = env_for(&proxy.url);
+    let ran = launch(&env, &["--spec", "fixtures/specs/run/outputs.yaml", "--result-uri", prefix]);
+    assert_eq!(ran.code, 0, "{fault:?}: {}", ran.stderr);
+    assert_eq!(proxy.faults_left(), 0, "{fault:?}: the faults were not hit");
+    // Downloads: stage the stored results back through a fresh faulty proxy.
+    let proxy = Proxy::start(upstream, fault, 2);
+    let env = env_for(&proxy.url);
+    let stored = read_json(&env, &format!("{prefix}results.json"));
+    assert_eq!(proxy.faults_left(), 0);
+    assert_eq!(stored["ok"], true);
+    assert_eq!(stored["results"]["n"], 42);
+}
+
+#[test]
+fn s3_transfers_survive_two_consecutive_faults() {
+    let Some(s3) = S3::new() else { return };
+    for (i, fault) in [Fault::Unavailable, Fault::Drop, Fault::ResetMidBody].into_iter().enumerate() {
+        survives(fault, |url| s3.env(url), &s3.endpoint, &s3.uri(&format!("faults/{i}/")));
+    }
+}
+
+#[test]
+fn azure_transfers_survive_two_consecutive_faults() {
+    let Some(az) = Azurite::new() else { return };
+    for (i, fault) in [Fault::Unavailable, Fault::Drop, Fault::ResetMidBody].into_iter().enumerate() {
+        survives(fault, |url| az.env(url), &az.url, &az.uri(&format!("faults/{i}/")));
+    }
+}
+
+#[test]
+fn an_unreachable_store_exits_75_in_bounded_time() {
+    // A port nothing listens on.
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let endpoint = format!("http://127.0.0.1:{port}");
+    let env = vec![
+        ("AWS_ACCESS_KEY_ID", "test".to_string()),
+        ("AWS_SECRET_ACCESS_KEY", "test".into()),
+        ("AWS_REGION", "us-east-1".into()),
+        ("AWS_ENDPOINT_URL", endpoint),
+    ];
+    let base = workdir();
+    let started = Instant::now();
+    let mut cmd = omni();
+    for (k, v) in &env {
+        cmd.env(k, v);
+    }
+    let ran = run(cmd
+        .env("OMNI_STORE_RETRY_TIMEOUT_S", "3")
+        .args(["run", "echo_test", "--inputs", r#"{"text": "x"}"#, "--result-uri", "s3://bucket/r/", "--workdir"])
+        .arg(base.path()));
+    assert!(started.elapsed() < Duration::from_secs(60), "took {:?}", started.elapsed());
+    assert_eq!(ran.code, 75, "{}", ran.stderr);
+    let doc = ran.json();
+    assert_eq!(doc["ok"], false);
+    assert_eq!(doc["error"]["kind"], "store_unavailable");
+    // The tool's own result is still there, and the results are kept locally.
+    assert_eq!(doc["results"]["echo"], "x");
+    let kept = format!("{}/results.json", doc["workdir"].as_str().unwrap());
+    assert!(ran.stderr.contains(&format!("results.json could not be stored; it is kept at {kept}")), "{}", ran.stderr);
+    let local: Value = serde_json::from_str(&std::fs::read_to_string(&kept).unwrap()).unwrap();
+    assert_eq!(local, doc);
+}
