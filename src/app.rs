@@ -4,7 +4,6 @@
 
 use std::io::Write;
 
-
 use clap::Parser;
 
 use crate::cli::{Cli, Command, ListArgs, RenderArgs, RenderFormat, ReportFormat, SchemaArgs};
@@ -26,7 +25,12 @@ pub fn main() -> i32 {
     let result = match cli.command {
         Command::Run(args) => return run_command(args.into()),
         Command::Validate(args) => {
-            let inputs = match args.inputs.as_deref().map(|a| contract::read_document(a, "--inputs")).transpose() {
+            let inputs = match args
+                .inputs
+                .as_deref()
+                .map(|a| contract::read_document(a, "--inputs"))
+                .transpose()
+            {
                 Ok(doc) => doc,
                 Err(err) => return report(&err),
             };
@@ -94,7 +98,8 @@ fn render(args: RenderArgs) -> Result<(), Error> {
         runner: "local".into(),
         timeout: None,
     };
-    let cwd = std::env::current_dir().map_err(|err| Error::internal("cannot read the current directory", err))?;
+    let cwd = std::env::current_dir()
+        .map_err(|err| Error::internal("cannot read the current directory", err))?;
     let (values, resources) = run::check_inputs(&spec, &contract, &cwd)?;
     let workdir = args
         .workdir
@@ -106,7 +111,9 @@ fn render(args: RenderArgs) -> Result<(), Error> {
         RenderFormat::Text => print(&format!("{}\n", rendered.display())),
         RenderFormat::Json => {
             let argv = match &rendered {
-                crate::render::Rendered::Shell(text) => vec!["/bin/sh".to_string(), "-c".into(), text.clone()],
+                crate::render::Rendered::Shell(text) => {
+                    vec!["/bin/sh".to_string(), "-c".into(), text.clone()]
+                }
                 crate::render::Rendered::Argv(args) => args.clone(),
             };
             let doc = serde_json::json!({
@@ -116,7 +123,10 @@ fn render(args: RenderArgs) -> Result<(), Error> {
                 "inputs": runtime_inputs,
                 "workdir": workdir.display().to_string(),
             });
-            print(&format!("{}\n", serde_json::to_string_pretty(&doc).unwrap_or_default()));
+            print(&format!(
+                "{}\n",
+                serde_json::to_string_pretty(&doc).unwrap_or_default()
+            ));
         }
     }
     Ok(())
@@ -125,7 +135,10 @@ fn render(args: RenderArgs) -> Result<(), Error> {
 fn schema(args: SchemaArgs) -> Result<(), Error> {
     let spec = run::load_spec(&args.spec)?;
     let schema = crate::schema::inputs_schema(&spec);
-    print(&format!("{}\n", serde_json::to_string_pretty(&schema).unwrap_or_default()));
+    print(&format!(
+        "{}\n",
+        serde_json::to_string_pretty(&schema).unwrap_or_default()
+    ));
     Ok(())
 }
 
@@ -147,7 +160,12 @@ fn list(args: ListArgs) -> i32 {
             Ok(spec) => rows.push((
                 spec.id,
                 spec.version.unwrap_or_else(|| "-".into()),
-                spec.description.unwrap_or_default().lines().next().unwrap_or_default().to_string(),
+                spec.description
+                    .unwrap_or_default()
+                    .lines()
+                    .next()
+                    .unwrap_or_default()
+                    .to_string(),
             )),
             Err(problems) => {
                 broken += 1;
@@ -165,10 +183,9 @@ fn list(args: ListArgs) -> i32 {
     let ver_w = rows.iter().map(|r| r.1.len()).max().unwrap_or(0);
     let mut out = String::new();
     for (id, version, description) in rows {
-        out.push_str(&format!("{id:id_w$}  {version:ver_w$}  {description}").trim_end().to_string());
+        out.push_str(format!("{id:id_w$}  {version:ver_w$}  {description}").trim_end());
         out.push('\n');
     }
     print(&out);
     if broken > 0 { code::CONFIG } else { 0 }
 }
-

@@ -44,7 +44,10 @@ fn missing(output: &OutputSpec, message: String) -> Error {
 }
 
 fn files(output: &OutputSpec, pattern: &str, many: bool, root: &Path) -> Result<Value, Error> {
-    let full = format!("{}/{pattern}", glob::Pattern::escape(&root.to_string_lossy()));
+    let full = format!(
+        "{}/{pattern}",
+        glob::Pattern::escape(&root.to_string_lossy())
+    );
     let options = glob::MatchOptions {
         case_sensitive: true,
         require_literal_separator: true,
@@ -56,9 +59,12 @@ fn files(output: &OutputSpec, pattern: &str, many: bool, root: &Path) -> Result<
     let mut matches: Vec<PathBuf> = Vec::new();
     for entry in entries {
         let path = entry.map_err(|err| missing(output, format!("cannot read a match: {err}")))?;
-        let real = path
-            .canonicalize()
-            .map_err(|err| missing(output, format!("cannot resolve \"{}\": {err}", path.display())))?;
+        let real = path.canonicalize().map_err(|err| {
+            missing(
+                output,
+                format!("cannot resolve \"{}\": {err}", path.display()),
+            )
+        })?;
         if !real.starts_with(root) {
             return Err(missing(
                 output,
@@ -82,7 +88,10 @@ fn files(output: &OutputSpec, pattern: &str, many: bool, root: &Path) -> Result<
             return Err(missing(output, format!("no file matches \"{pattern}\"")));
         }
         return Ok(Value::Array(
-            matches.iter().map(|p| object(p)).collect::<Result<_, _>>()?,
+            matches
+                .iter()
+                .map(|p| object(p))
+                .collect::<Result<_, _>>()?,
         ));
     }
     match matches.as_slice() {
@@ -121,7 +130,10 @@ fn value(
                 Ok(_) => path,
                 Err(_) if output.optional => return Ok(Value::Null),
                 Err(_) => {
-                    return Err(missing(output, format!("\"{}\" was not written", rel.display())));
+                    return Err(missing(
+                        output,
+                        format!("\"{}\" was not written", rel.display()),
+                    ));
                 }
             }
         }
@@ -195,7 +207,10 @@ mod tests {
 
     #[test]
     fn value_parsing() {
-        assert_eq!(parse_value(ValueType::String, "  hi \n\n").unwrap(), "  hi ");
+        assert_eq!(
+            parse_value(ValueType::String, "  hi \n\n").unwrap(),
+            "  hi "
+        );
         assert_eq!(parse_value(ValueType::Int, " 42\n").unwrap(), 42);
         assert_eq!(parse_value(ValueType::Float, "1e3").unwrap(), 1000.0);
         assert_eq!(parse_value(ValueType::Boolean, "true\n").unwrap(), true);

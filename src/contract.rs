@@ -54,8 +54,9 @@ pub struct Document {
 impl Document {
     /// Parses the document; malformed JSON is invalid input (65).
     pub fn parse(&self) -> Result<Value, Error> {
-        self.parse_value()
-            .map_err(|message| Error::InvalidInputs(vec![crate::diag::Diagnostic::new("", message)]))
+        self.parse_value().map_err(|message| {
+            Error::InvalidInputs(vec![crate::diag::Diagnostic::new("", message)])
+        })
     }
 
     /// Parses the document; the error names the source.

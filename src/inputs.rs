@@ -135,7 +135,9 @@ fn check_value(
         let checked: Vec<Value> = items
             .iter()
             .enumerate()
-            .filter_map(|(i, item)| check_one(input, item, &format!("{path}[{i}]"), paths, problems))
+            .filter_map(|(i, item)| {
+                check_one(input, item, &format!("{path}[{i}]"), paths, problems)
+            })
             .collect();
         return (problems.len() == before).then_some(Value::Array(checked));
     }
@@ -159,23 +161,36 @@ fn check_one(
                 return fail(format!("expected a string, found {}", describe(value)));
             };
             if s.contains('\0') {
-                return fail("the string contains a NUL character, which cannot be passed to a program".into());
+                return fail(
+                    "the string contains a NUL character, which cannot be passed to a program"
+                        .into(),
+                );
             }
             let len = s.chars().count() as u64;
             if let Some(min) = input.min_length
                 && len < min
             {
-                return fail(format!("the string is {len} character{} long; the minimum is {min}", plural(len)));
+                return fail(format!(
+                    "the string is {len} character{} long; the minimum is {min}",
+                    plural(len)
+                ));
             }
             if let Some(max) = input.max_length
                 && len > max
             {
-                return fail(format!("the string is {len} character{} long; the maximum is {max}", plural(len)));
+                return fail(format!(
+                    "the string is {len} character{} long; the maximum is {max}",
+                    plural(len)
+                ));
             }
             if let Some(re) = &input.pattern
                 && !re.is_match(s)
             {
-                return fail(format!("\"{}\" does not match the pattern {}", clip(s), re.as_str()));
+                return fail(format!(
+                    "\"{}\" does not match the pattern {}",
+                    clip(s),
+                    re.as_str()
+                ));
             }
             Some(value.clone())
         }
@@ -213,21 +228,23 @@ fn check_one(
                     let hint = crate::suggest::hint(s, input.symbols.iter().map(String::as_str));
                     fail(format!("\"{}\" is not one of {}{hint}", clip(s), symbols()))
                 }
-                _ => fail(format!("expected one of {}, found {}", symbols(), describe(value))),
+                _ => fail(format!(
+                    "expected one of {}, found {}",
+                    symbols(),
+                    describe(value)
+                )),
             }
         }
-        BaseType::File | BaseType::Directory => {
-            match path_value(input.ty.base, value, paths) {
-                Ok(v) => Some(v),
-                Err(problem) => {
-                    problems.push(Problem {
-                        path: path.to_string(),
-                        ..problem
-                    });
-                    None
-                }
+        BaseType::File | BaseType::Directory => match path_value(input.ty.base, value, paths) {
+            Ok(v) => Some(v),
+            Err(problem) => {
+                problems.push(Problem {
+                    path: path.to_string(),
+                    ..problem
+                });
+                None
             }
-        }
+        },
     }
 }
 
@@ -266,10 +283,14 @@ pub fn parse_location(text: &str, base_dir: &Path) -> Result<Location, String> {
         return Err("the path contains a NUL character".into());
     }
     if let Some((scheme, _)) = text.split_once("://") {
-        if scheme.chars().all(|c| c.is_ascii_alphanumeric() || c == '+' || c == '-' || c == '.') {
+        if scheme
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '+' || c == '-' || c == '.')
+        {
             return match scheme {
                 "file" => {
-                    let url = url::Url::parse(text).map_err(|err| format!("invalid file URI \"{text}\": {err}"))?;
+                    let url = url::Url::parse(text)
+                        .map_err(|err| format!("invalid file URI \"{text}\": {err}"))?;
                     url.to_file_path()
                         .map(Location::Local)
                         .map_err(|()| format!("\"{text}\" is not a local file URI"))
@@ -354,7 +375,11 @@ fn path_value(base: BaseType, value: &Value, paths: PathCheck) -> Result<Value, 
                     Err(err) => {
                         return Err(Problem {
                             path: String::new(),
-                            message: format!("cannot read {} \"{}\": {err}", class, local.display()),
+                            message: format!(
+                                "cannot read {} \"{}\": {err}",
+                                class,
+                                local.display()
+                            ),
                             missing: true,
                         });
                     }
@@ -451,7 +476,10 @@ pub fn resources(spec: &Spec, doc: &Value) -> Result<Resources, Vec<Problem>> {
                 Some(cpu) if cpu > 0.0 => res.cpu = cpu,
                 _ => problems.push(Problem::invalid(
                     &path,
-                    format!("expected a number greater than 0, found {}", describe(value)),
+                    format!(
+                        "expected a number greater than 0, found {}",
+                        describe(value)
+                    ),
                 )),
             },
             "memory_mb" | "gpu" | "time_limit_s" => match count() {

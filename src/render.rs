@@ -8,7 +8,9 @@ use std::cell::Cell;
 use std::fmt::Write as _;
 
 use minijinja::value::ValueKind;
-use minijinja::{AutoEscape, Environment, Error, ErrorKind, Output, State, UndefinedBehavior, Value};
+use minijinja::{
+    AutoEscape, Environment, Error, ErrorKind, Output, State, UndefinedBehavior, Value,
+};
 
 use crate::spec::Command;
 
@@ -46,11 +48,7 @@ impl Rendered {
     pub fn display(&self) -> String {
         match self {
             Rendered::Shell(text) => text.clone(),
-            Rendered::Argv(args) => args
-                .iter()
-                .map(|a| quote(a))
-                .collect::<Vec<_>>()
-                .join(" "),
+            Rendered::Argv(args) => args.iter().map(|a| quote(a)).collect::<Vec<_>>().join(" "),
         }
     }
 }
@@ -64,8 +62,12 @@ pub fn environment(mode: Mode) -> Environment<'static> {
     // Bounds what a runaway loop in a spec can cost.
     env.set_fuel(Some(5_000_000));
     match mode {
-        Mode::Shell => env.set_formatter(|out: &mut Output, _: &mut State, value: &Value| write_quoted(out, value)),
-        Mode::Argv => env.set_formatter(|out: &mut Output, _: &mut State, value: &Value| write_verbatim(out, value)),
+        Mode::Shell => env.set_formatter(|out: &mut Output, _: &mut State, value: &Value| {
+            write_quoted(out, value)
+        }),
+        Mode::Argv => env.set_formatter(|out: &mut Output, _: &mut State, value: &Value| {
+            write_verbatim(out, value)
+        }),
     }
     env.add_filter("safe", |value: Value| value);
     env
@@ -146,10 +148,15 @@ fn scalar_text(value: &Value) -> Result<Option<String>, Error> {
         ValueKind::Map => match path_of(value) {
             Some(path) => return scalar_text(&path),
             None => serde_json::to_string(value).map_err(|err| {
-                Error::new(ErrorKind::InvalidOperation, format!("cannot render a mapping: {err}"))
+                Error::new(
+                    ErrorKind::InvalidOperation,
+                    format!("cannot render a mapping: {err}"),
+                )
             })?,
         },
-        ValueKind::Bytes => String::from_utf8_lossy(value.as_bytes().unwrap_or_default()).into_owned(),
+        ValueKind::Bytes => {
+            String::from_utf8_lossy(value.as_bytes().unwrap_or_default()).into_owned()
+        }
         _ => value.to_string(),
     };
     if text.contains('\0') {
@@ -263,11 +270,20 @@ mod tests {
             "file": {"class": "File", "path": "/w/x y.fa"},
         });
         assert_eq!(shell("x {{ s }}", j.clone()), r"x 'it'\''s'");
-        assert_eq!(shell("x {{ n }} {{ f }} {{ b }}", j.clone()), "x '3' '10.0' true");
+        assert_eq!(
+            shell("x {{ n }} {{ f }} {{ b }}", j.clone()),
+            "x '3' '10.0' true"
+        );
         assert_eq!(shell("x {{ none }}|{{ empty }}|", j.clone()), "x ||");
         assert_eq!(shell("x {{ arr }}", j.clone()), "x 'a b' 'c'");
-        assert_eq!(shell("x {{ file }} {{ file.path }}", j.clone()), "x '/w/x y.fa' '/w/x y.fa'");
-        assert_eq!(shell("{{ file.path }}/{{ s }}", j), r"'/w/x y.fa'/'it'\''s'");
+        assert_eq!(
+            shell("x {{ file }} {{ file.path }}", j.clone()),
+            "x '/w/x y.fa' '/w/x y.fa'"
+        );
+        assert_eq!(
+            shell("{{ file.path }}/{{ s }}", j),
+            r"'/w/x y.fa'/'it'\''s'"
+        );
     }
 
     #[test]
@@ -280,14 +296,27 @@ mod tests {
     fn argv_splits_arrays_and_drops_absent() {
         let j = serde_json::json!({"arr": ["a", "b c"], "none": null, "e": ""});
         assert_eq!(
-            argv(&["cmd", "{{ arr }}", "{{ none }}", "{% if none %}-x{% endif %}", "{{ e }}", ""], j),
+            argv(
+                &[
+                    "cmd",
+                    "{{ arr }}",
+                    "{{ none }}",
+                    "{% if none %}-x{% endif %}",
+                    "{{ e }}",
+                    ""
+                ],
+                j
+            ),
             vec!["cmd", "a", "b c", "", ""]
         );
     }
 
     #[test]
     fn undefined_is_an_error() {
-        let err = command(&Command::Shell("x {{ nope }}".into()), &ctx(serde_json::json!({})));
+        let err = command(
+            &Command::Shell("x {{ nope }}".into()),
+            &ctx(serde_json::json!({})),
+        );
         assert!(err.is_err());
     }
 }

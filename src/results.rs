@@ -68,7 +68,12 @@ pub fn timestamp(at: chrono::DateTime<chrono::Utc>) -> String {
 }
 
 impl Results {
-    pub fn new(tool_id: String, run_id: String, runner: &str, started: chrono::DateTime<chrono::Utc>) -> Self {
+    pub fn new(
+        tool_id: String,
+        run_id: String,
+        runner: &str,
+        started: chrono::DateTime<chrono::Utc>,
+    ) -> Self {
         Self {
             ok: false,
             tool_id,

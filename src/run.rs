@@ -51,9 +51,18 @@ pub fn run(req: RunRequest, env: &dyn Env) -> RunOutput {
     let mut results = Results::new(tool_id, contract.run_id.clone(), &contract.runner, started);
     let mut notes = Vec::new();
 
-    let runtime = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
+    let runtime = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
         Ok(rt) => rt,
-        Err(err) => return failed(results, Error::internal("cannot start the runtime", err), started),
+        Err(err) => {
+            return failed(
+                results,
+                Error::internal("cannot start the runtime", err),
+                started,
+            );
+        }
     };
     let (workdir, temporary) = match make_workdir(&contract) {
         Ok(w) => w,
@@ -112,7 +121,10 @@ pub fn run(req: RunRequest, env: &dyn Env) -> RunOutput {
             } else {
                 notes.push(format!("work directory kept: {}", workdir.display()));
             }
-            notes.push(format!("results stored at {}", target.uri.uri_of(&target.results_key)));
+            notes.push(format!(
+                "results stored at {}",
+                target.uri.uri_of(&target.results_key)
+            ));
         }
         (Some(_), false) => notes.push(format!(
             "results.json could not be stored; it is kept at {}",
@@ -143,8 +155,12 @@ fn make_workdir(contract: &Contract) -> Result<(PathBuf, bool), Error> {
         .workdir
         .clone()
         .unwrap_or_else(|| std::env::temp_dir().join("omni-launch"));
-    std::fs::create_dir_all(&base)
-        .map_err(|err| Error::Usage(format!("cannot create work directory base {}: {err}", base.display())))?;
+    std::fs::create_dir_all(&base).map_err(|err| {
+        Error::Usage(format!(
+            "cannot create work directory base {}: {err}",
+            base.display()
+        ))
+    })?;
     let base = base
         .canonicalize()
         .map_err(|err| Error::Usage(format!("cannot resolve {}: {err}", base.display())))?;
@@ -194,7 +210,8 @@ impl Pipeline<'_> {
                 spec.source, spec.id
             )));
         }
-        let cwd = std::env::current_dir().map_err(|err| Error::internal("cannot read the current directory", err))?;
+        let cwd = std::env::current_dir()
+            .map_err(|err| Error::internal("cannot read the current directory", err))?;
         let (inputs, resources) = check_inputs(&spec, self.contract, &cwd)?;
         self.results.inputs = inputs.clone();
         self.results.resources = Some(resources.clone());
@@ -217,7 +234,13 @@ impl Pipeline<'_> {
         let runtime_inputs = crate::runtime::runtimeify(&spec, &staged)?;
         self.results.inputs = runtime_inputs.clone();
 
-        let ctx = context(&spec, &runtime_inputs, &resources, &self.contract.run_id, self.workdir);
+        let ctx = context(
+            &spec,
+            &runtime_inputs,
+            &resources,
+            &self.contract.run_id,
+            self.workdir,
+        );
         let (rendered, env) = render_all(&spec, &ctx)?;
         self.results.command = Some(rendered.display());
 
@@ -231,10 +254,10 @@ impl Pipeline<'_> {
             workdir: self.workdir.to_path_buf(),
             stdout_path: meta.join("stdout"),
             stderr_path: meta.join("stderr"),
-            timeout: self
-                .contract
-                .timeout
-                .or(resources.time_limit_s.filter(|&s| s > 0).map(std::time::Duration::from_secs)),
+            timeout: self.contract.timeout.or(resources
+                .time_limit_s
+                .filter(|&s| s > 0)
+                .map(std::time::Duration::from_secs)),
             grace: grace(),
         };
         runner.set_up(&job)?;
@@ -268,7 +291,8 @@ impl Pipeline<'_> {
             }
             (None, Status::Exited(126)) if matches!(spec.command, Command::Shell(_)) => {
                 return Err(Error::NotExecutable(
-                    "the shell could not execute the command (exit 126); see the tool's stderr".into(),
+                    "the shell could not execute the command (exit 126); see the tool's stderr"
+                        .into(),
                 ));
             }
             (None, Status::Exited(code)) => return Err(Error::ToolFailed(code)),
@@ -308,7 +332,11 @@ pub fn load_spec(path: &Path) -> Result<Spec, Error> {
 }
 
 /// Validates INPUTS_JSON and RESOURCES_JSON against the spec.
-pub fn check_inputs(spec: &Spec, contract: &Contract, cwd: &Path) -> Result<(Inputs, Resources), Error> {
+pub fn check_inputs(
+    spec: &Spec,
+    contract: &Contract,
+    cwd: &Path,
+) -> Result<(Inputs, Resources), Error> {
     let doc = contract.inputs.parse()?;
     let res_doc = contract.resources.parse()?;
     let checked = inputs::validate(
@@ -326,7 +354,10 @@ pub fn check_inputs(spec: &Spec, contract: &Contract, cwd: &Path) -> Result<(Inp
             let missing = problem.missing;
             let mut d = problem.into_diagnostic();
             // Documents read from a file are named; inline ones by their path.
-            if !source.starts_with("INPUTS_JSON") && !source.starts_with("RESOURCES_JSON") && !source.starts_with("--") {
+            if !source.starts_with("INPUTS_JSON")
+                && !source.starts_with("RESOURCES_JSON")
+                && !source.starts_with("--")
+            {
                 d = d.in_file(source);
             }
             problems.push((d, missing));
@@ -363,12 +394,21 @@ pub fn classify(problems: Vec<(Diagnostic, bool)>) -> Error {
 }
 
 /// The template context (DESIGN.md §5).
-pub fn context(spec: &Spec, inputs: &Inputs, resources: &Resources, run_id: &str, workdir: &Path) -> minijinja::Value {
+pub fn context(
+    spec: &Spec,
+    inputs: &Inputs,
+    resources: &Resources,
+    run_id: &str,
+    workdir: &Path,
+) -> minijinja::Value {
     let mut ctx = Map::new();
     for (name, value) in inputs {
         ctx.insert(name.clone(), value.clone());
     }
-    ctx.insert("inputs".into(), Value::Object(inputs.clone().into_iter().collect()));
+    ctx.insert(
+        "inputs".into(),
+        Value::Object(inputs.clone().into_iter().collect()),
+    );
     ctx.insert(
         "resources".into(),
         serde_json::to_value(resources).unwrap_or(Value::Null),
@@ -380,7 +420,10 @@ pub fn context(spec: &Spec, inputs: &Inputs, resources: &Resources, run_id: &str
 }
 
 /// Renders the command and the env templates.
-pub fn render_all(spec: &Spec, ctx: &minijinja::Value) -> Result<(Rendered, Vec<(String, String)>), Error> {
+pub fn render_all(
+    spec: &Spec,
+    ctx: &minijinja::Value,
+) -> Result<(Rendered, Vec<(String, String)>), Error> {
     let template_error = |path: &str, err: minijinja::Error| {
         let message = crate::spec::template::describe_error(&err);
         let mut d = Diagnostic::new(path, message).in_file(&spec.source);
@@ -399,17 +442,22 @@ pub fn render_all(spec: &Spec, ctx: &minijinja::Value) -> Result<(Rendered, Vec<
     })?;
     let mut env = Vec::new();
     for (name, source) in &spec.env {
-        let value = render::env_value(source, ctx).map_err(|err| template_error(&format!("env.{name}"), err))?;
+        let value = render::env_value(source, ctx)
+            .map_err(|err| template_error(&format!("env.{name}"), err))?;
         env.push((name.clone(), value));
     }
     Ok((rendered, env))
 }
 
 fn content_type(name: &str) -> &'static str {
-    match name.rsplit_once('.').map(|(_, ext)| ext.to_ascii_lowercase()) {
+    match name
+        .rsplit_once('.')
+        .map(|(_, ext)| ext.to_ascii_lowercase())
+    {
         Some(ext) => match ext.as_str() {
             "json" => "application/json",
-            "txt" | "log" | "tsv" | "csv" | "fa" | "fasta" | "fastq" | "sam" | "vcf" | "bed" | "gff" => "text/plain",
+            "txt" | "log" | "tsv" | "csv" | "fa" | "fasta" | "fastq" | "sam" | "vcf" | "bed"
+            | "gff" => "text/plain",
             "gz" => "application/gzip",
             "html" => "text/html",
             _ => "application/octet-stream",
@@ -419,7 +467,11 @@ fn content_type(name: &str) -> &'static str {
 }
 
 /// Uploads every File output and points its `location` at the stored copy.
-async fn upload_outputs(store: &Store, target: &ResultTarget, results: &mut Results) -> Result<(), Error> {
+async fn upload_outputs(
+    store: &Store,
+    target: &ResultTarget,
+    results: &mut Results,
+) -> Result<(), Error> {
     let mut jobs: Vec<(PathBuf, String)> = Vec::new();
     let mut objects: Vec<&mut Value> = Vec::new();
     for (name, value) in results.results.iter_mut() {
@@ -430,7 +482,11 @@ async fn upload_outputs(store: &Store, target: &ResultTarget, results: &mut Resu
         };
         let basenames: Vec<String> = files
             .iter()
-            .filter_map(|f| f.get("basename").and_then(Value::as_str).map(str::to_string))
+            .filter_map(|f| {
+                f.get("basename")
+                    .and_then(Value::as_str)
+                    .map(str::to_string)
+            })
             .collect();
         let clash = {
             let mut seen = std::collections::HashSet::new();
@@ -442,12 +498,18 @@ async fn upload_outputs(store: &Store, target: &ResultTarget, results: &mut Resu
             }
             let (Some(path), Some(basename)) = (
                 file.get("path").and_then(Value::as_str).map(PathBuf::from),
-                file.get("basename").and_then(Value::as_str).map(str::to_string),
+                file.get("basename")
+                    .and_then(Value::as_str)
+                    .map(str::to_string),
             ) else {
                 continue;
             };
             // Two matches with one basename keep their order in numbered folders.
-            let leaf = if clash { format!("{i}/{basename}") } else { basename };
+            let leaf = if clash {
+                format!("{i}/{basename}")
+            } else {
+                basename
+            };
             let key = target.output_key(name, &leaf);
             jobs.push((path, key));
             objects.push(file);

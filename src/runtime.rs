@@ -43,7 +43,9 @@ fn named(class: &str, path: &Path, location: Option<&str>) -> Map<String, Value>
     obj.insert("class".into(), class.into());
     obj.insert(
         "location".into(),
-        location.map_or_else(|| file_uri(path), str::to_string).into(),
+        location
+            .map_or_else(|| file_uri(path), str::to_string)
+            .into(),
     );
     obj.insert("path".into(), path.display().to_string().into());
     if class == "File" {
@@ -70,7 +72,10 @@ pub fn file_object(
         obj.insert("format".into(), format.into());
     }
     if checksum {
-        obj.insert("checksum".into(), format!("sha1${}", sha1_file(path)?).into());
+        obj.insert(
+            "checksum".into(),
+            format!("sha1${}", sha1_file(path)?).into(),
+        );
     }
     obj.insert("secondaryFiles".into(), json!([]));
     Ok(Value::Object(obj))
@@ -124,8 +129,14 @@ pub fn runtimeify_with(spec: &Spec, inputs: &Inputs, plan: Option<&Path>) -> Res
                         .iter()
                         .enumerate()
                         .map(|(i, item)| {
-                            let planned = plan.map(|w| w.join("inputs").join(name).join(i.to_string()));
-                            object_or_plan(input, item, &format!("inputs.{name}[{i}]"), planned.as_deref())
+                            let planned =
+                                plan.map(|w| w.join("inputs").join(name).join(i.to_string()));
+                            object_or_plan(
+                                input,
+                                item,
+                                &format!("inputs.{name}[{i}]"),
+                                planned.as_deref(),
+                            )
                         })
                         .collect::<Result<_, _>>()?,
                 ),
@@ -142,7 +153,12 @@ pub fn runtimeify_with(spec: &Spec, inputs: &Inputs, plan: Option<&Path>) -> Res
     Ok(out)
 }
 
-fn object_or_plan(input: &InputSpec, value: &Value, json_path: &str, planned_dir: Option<&Path>) -> Result<Value, Error> {
+fn object_or_plan(
+    input: &InputSpec,
+    value: &Value,
+    json_path: &str,
+    planned_dir: Option<&Path>,
+) -> Result<Value, Error> {
     if let (None, Some(dir), Some(location)) = (
         value.get("path"),
         planned_dir,
@@ -163,13 +179,17 @@ fn object_or_plan(input: &InputSpec, value: &Value, json_path: &str, planned_dir
 }
 
 fn path_object(input: &InputSpec, value: &Value, json_path: &str) -> Result<Value, Error> {
-    let local = value.get("path").and_then(Value::as_str).ok_or_else(|| {
-        Error::Internal(format!("{json_path}: the input was not staged"))
-    })?;
+    let local = value
+        .get("path")
+        .and_then(Value::as_str)
+        .ok_or_else(|| Error::Internal(format!("{json_path}: the input was not staged")))?;
     let location = value.get("location").and_then(Value::as_str);
     let local = Path::new(local);
     let missing = |err: std::io::Error| {
-        Error::InputMissing(format!("{json_path}: cannot read \"{}\": {err}", local.display()))
+        Error::InputMissing(format!(
+            "{json_path}: cannot read \"{}\": {err}",
+            local.display()
+        ))
     };
     if input.ty.base == BaseType::Directory {
         return directory_object(local, location).map_err(missing);
@@ -205,7 +225,10 @@ fn path_object(input: &InputSpec, value: &Value, json_path: &str) -> Result<Valu
 /// The URI of a sibling of the object at `uri` (same folder, other name).
 pub fn sibling_uri(uri: &str, basename: &str) -> Option<String> {
     if let Some(rest) = uri.strip_prefix("file://") {
-        let path = url::Url::parse(&format!("file://{rest}")).ok()?.to_file_path().ok()?;
+        let path = url::Url::parse(&format!("file://{rest}"))
+            .ok()?
+            .to_file_path()
+            .ok()?;
         return Some(file_uri(&path.parent()?.join(basename)));
     }
     let (dir, _) = uri.rsplit_once('/')?;
@@ -237,7 +260,10 @@ mod tests {
 
     #[test]
     fn siblings() {
-        assert_eq!(sibling_uri("s3://b/x/a.bam", "a.bam.bai").as_deref(), Some("s3://b/x/a.bam.bai"));
+        assert_eq!(
+            sibling_uri("s3://b/x/a.bam", "a.bam.bai").as_deref(),
+            Some("s3://b/x/a.bam.bai")
+        );
         assert_eq!(
             sibling_uri("file:///d/a%20b.bam", "a b.bai").as_deref(),
             Some("file:///d/a%20b.bai")

@@ -15,7 +15,10 @@ pub fn inputs_schema(spec: &Spec) -> Value {
         }
     }
     let mut schema = Map::new();
-    schema.insert("$schema".into(), "https://json-schema.org/draft/2020-12/schema".into());
+    schema.insert(
+        "$schema".into(),
+        "https://json-schema.org/draft/2020-12/schema".into(),
+    );
     schema.insert("title".into(), spec.id.clone().into());
     if let Some(description) = &spec.description {
         schema.insert("description".into(), description.clone().into());
@@ -29,9 +32,8 @@ pub fn inputs_schema(spec: &Spec) -> Value {
 
 fn input_schema(input: &InputSpec) -> Value {
     let mut item = Map::new();
-    let path_note = |class: &str| {
-        format!("{class}: a local path, or a file://, s3:// or azureblob:// URI")
-    };
+    let path_note =
+        |class: &str| format!("{class}: a local path, or a file://, s3:// or azureblob:// URI");
     match input.ty.base {
         BaseType::String => {
             item.insert("type".into(), "string".into());
@@ -46,7 +48,11 @@ fn input_schema(input: &InputSpec) -> Value {
             }
         }
         BaseType::Int | BaseType::Float => {
-            let ty = if input.ty.base == BaseType::Int { "integer" } else { "number" };
+            let ty = if input.ty.base == BaseType::Int {
+                "integer"
+            } else {
+                "number"
+            };
             item.insert("type".into(), ty.into());
             let bound = |v: f64| {
                 if input.ty.base == BaseType::Int && v.fract() == 0.0 {

@@ -30,7 +30,8 @@ pub async fn stage(spec: &Spec, inputs: &Inputs, workdir: &Path) -> Result<Input
                 let mut staged = Vec::with_capacity(items.len());
                 for (i, item) in items.iter().enumerate() {
                     let dir = workdir.join("inputs").join(name).join(i.to_string());
-                    staged.push(stage_one(input, item, &dir, &format!("inputs.{name}[{i}]")).await?);
+                    staged
+                        .push(stage_one(input, item, &dir, &format!("inputs.{name}[{i}]")).await?);
                 }
                 Value::Array(staged)
             }
@@ -45,7 +46,12 @@ pub async fn stage(spec: &Spec, inputs: &Inputs, workdir: &Path) -> Result<Input
     Ok(out)
 }
 
-async fn stage_one(input: &InputSpec, value: &Value, dir: &Path, json_path: &str) -> Result<Value, Error> {
+async fn stage_one(
+    input: &InputSpec,
+    value: &Value,
+    dir: &Path,
+    json_path: &str,
+) -> Result<Value, Error> {
     if value.get("path").is_some() {
         return Ok(value.clone());
     }
@@ -81,8 +87,9 @@ async fn stage_one(input: &InputSpec, value: &Value, dir: &Path, json_path: &str
             store.download(&key, &target).await?;
         }
         if !local.exists() {
-            std::fs::create_dir_all(&local)
-                .map_err(|err| Error::internal(format!("cannot create {}", local.display()), err))?;
+            std::fs::create_dir_all(&local).map_err(|err| {
+                Error::internal(format!("cannot create {}", local.display()), err)
+            })?;
         }
     } else {
         if !store.download(&uri.key, &local).await? {

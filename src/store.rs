@@ -61,9 +61,7 @@ impl StoreUri {
                 let account = parts.next().unwrap_or_default();
                 let container = parts.next().unwrap_or_default();
                 if account.is_empty() || container.is_empty() {
-                    return Err(bad(
-                        "expected azureblob://account/container/prefix/",
-                    ));
+                    return Err(bad("expected azureblob://account/container/prefix/"));
                 }
                 Ok(Self {
                     scheme: Scheme::Azure,
@@ -244,7 +242,9 @@ impl Store {
                 let endpoint = std::env::var("AWS_ENDPOINT_URL_S3")
                     .or_else(|_| std::env::var("AWS_ENDPOINT_URL"))
                     .ok();
-                let allow_http = endpoint.as_deref().is_some_and(|e| e.starts_with("http://"));
+                let allow_http = endpoint
+                    .as_deref()
+                    .is_some_and(|e| e.starts_with("http://"));
                 if let Some(endpoint) = endpoint {
                     // S3-compatible servers are addressed path-style.
                     builder = builder
@@ -268,7 +268,12 @@ impl Store {
     }
 
     /// Uploads a local file to `key`, streaming it in parts.
-    pub async fn upload_file(&self, local: &Path, key: &str, content_type: Option<&str>) -> Result<(), Error> {
+    pub async fn upload_file(
+        &self,
+        local: &Path,
+        key: &str,
+        content_type: Option<&str>,
+    ) -> Result<(), Error> {
         let mut file = tokio::fs::File::open(local)
             .await
             .map_err(|err| Error::internal(format!("cannot open {}", local.display()), err))?;
@@ -291,12 +296,20 @@ impl Store {
             }
         }
         // A failed shutdown has already cleaned up (aborting now would panic).
-        writer.shutdown().await.map_err(|err| self.io_error(key, err))?;
+        writer
+            .shutdown()
+            .await
+            .map_err(|err| self.io_error(key, err))?;
         Ok(())
     }
 
     /// Writes a small object in one request.
-    pub async fn put_bytes(&self, key: &str, bytes: Vec<u8>, content_type: &str) -> Result<(), Error> {
+    pub async fn put_bytes(
+        &self,
+        key: &str,
+        bytes: Vec<u8>,
+        content_type: &str,
+    ) -> Result<(), Error> {
         let opts = object_store::PutOptions {
             attributes: self.attributes(Some(content_type)),
             ..Default::default()
@@ -316,9 +329,9 @@ impl Store {
             Err(err) => return Err(self.error(key, err)),
         };
         if let Some(parent) = local.parent() {
-            tokio::fs::create_dir_all(parent)
-                .await
-                .map_err(|err| Error::internal(format!("cannot create {}", parent.display()), err))?;
+            tokio::fs::create_dir_all(parent).await.map_err(|err| {
+                Error::internal(format!("cannot create {}", parent.display()), err)
+            })?;
         }
         let mut file = tokio::fs::File::create(local)
             .await
@@ -470,6 +483,9 @@ mod tests {
         );
         assert_eq!(cs.account_name.as_deref(), Some("devstoreaccount1"));
         assert_eq!(cs.account_key.as_deref(), Some("k=="));
-        assert_eq!(cs.blob_endpoint.as_deref(), Some("http://127.0.0.1:10000/devstoreaccount1"));
+        assert_eq!(
+            cs.blob_endpoint.as_deref(),
+            Some("http://127.0.0.1:10000/devstoreaccount1")
+        );
     }
 }

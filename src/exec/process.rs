@@ -138,7 +138,8 @@ fn libc_signal(signal: Signal) -> i32 {
 }
 
 fn create(path: &std::path::Path) -> Result<File, Error> {
-    File::create(path).map_err(|err| Error::internal(format!("cannot create {}", path.display()), err))
+    File::create(path)
+        .map_err(|err| Error::internal(format!("cannot create {}", path.display()), err))
 }
 
 fn spawn_error(program: &str, err: io::Error) -> Error {

@@ -67,7 +67,11 @@ impl Checker {
         known: Option<&[&str]>,
     ) -> Option<Entries<'a>> {
         let Value::Map(pairs) = &node.value else {
-            self.error(path, node.loc, format!("expected a mapping, found {}", node.kind()));
+            self.error(
+                path,
+                node.loc,
+                format!("expected a mapping, found {}", node.kind()),
+            );
             return None;
         };
         let mut entries = IndexMap::new();
@@ -104,12 +108,19 @@ impl Checker {
                 self.error(
                     path,
                     node.loc,
-                    format!("expected a string, found {}; quote it: \"{text}\"", node.kind()),
+                    format!(
+                        "expected a string, found {}; quote it: \"{text}\"",
+                        node.kind()
+                    ),
                 );
                 None
             }
             _ => {
-                self.error(path, node.loc, format!("expected a string, found {}", node.kind()));
+                self.error(
+                    path,
+                    node.loc,
+                    format!("expected a string, found {}", node.kind()),
+                );
                 None
             }
         }
@@ -117,7 +128,11 @@ impl Checker {
 
     fn string_list(&mut self, node: &Node, path: &str) -> Option<Vec<(String, Loc)>> {
         let Value::Seq(items) = &node.value else {
-            self.error(path, node.loc, format!("expected a list, found {}", node.kind()));
+            self.error(
+                path,
+                node.loc,
+                format!("expected a list, found {}", node.kind()),
+            );
             return None;
         };
         let mut out = Vec::new();
@@ -151,10 +166,7 @@ impl Checker {
                 self.error(
                     path,
                     node.loc,
-                    format!(
-                        "expected a non-negative integer, found {}",
-                        describe(node)
-                    ),
+                    format!("expected a non-negative integer, found {}", describe(node)),
                 );
                 None
             }
@@ -266,20 +278,20 @@ fn check_root(c: &mut Checker, root: &Node) -> Option<Spec> {
     // Every input name written counts as declared, even one whose definition
     // has problems: those are reported once, where they are.
     let mut declared: Vec<&str> = match top.get("inputs") {
-        Some((_, Node { value: Value::Map(pairs), .. })) => {
-            pairs.iter().filter_map(|(k, _)| k.as_str()).collect()
-        }
+        Some((
+            _,
+            Node {
+                value: Value::Map(pairs),
+                ..
+            },
+        )) => pairs.iter().filter_map(|(k, _)| k.as_str()).collect(),
         _ => Vec::new(),
     };
     declared.extend(CONTEXT_NAMES);
 
     let command = match (top.get("command"), top.get("argv")) {
         (Some(_), Some((key, _))) => {
-            c.error(
-                "argv",
-                key.loc,
-                "give either `command` or `argv`, not both",
-            );
+            c.error("argv", key.loc, "give either `command` or `argv`, not both");
             None
         }
         (None, None) => {
@@ -443,13 +455,23 @@ fn check_inputs(c: &mut Checker, node: &Node) -> IndexMap<String, InputSpec> {
     inputs
 }
 
-fn check_input(c: &mut Checker, name: &str, loc: Loc, node: &Node, path: &str) -> Option<InputSpec> {
+fn check_input(
+    c: &mut Checker,
+    name: &str,
+    loc: Loc,
+    node: &Node,
+    path: &str,
+) -> Option<InputSpec> {
     // Shorthand: `query: File`.
     if let Value::Str(text) = &node.value {
         return match InputType::parse(text) {
             Ok(ty) => {
                 if ty.base == BaseType::Enum {
-                    c.error(path, node.loc, "an enum needs `symbols`; write it as a mapping");
+                    c.error(
+                        path,
+                        node.loc,
+                        "an enum needs `symbols`; write it as a mapping",
+                    );
                     return None;
                 }
                 Some(InputSpec {
@@ -479,13 +501,15 @@ fn check_input(c: &mut Checker, name: &str, loc: Loc, node: &Node, path: &str) -
     let field = |key: &str| join(path, key);
 
     let ty = match entries.get("type") {
-        Some((_, n)) => c.string(n, &field("type")).and_then(|t| match InputType::parse(&t) {
-            Ok(ty) => Some(ty),
-            Err(message) => {
-                c.error(&field("type"), n.loc, message);
-                None
-            }
-        }),
+        Some((_, n)) => c
+            .string(n, &field("type"))
+            .and_then(|t| match InputType::parse(&t) {
+                Ok(ty) => Some(ty),
+                Err(message) => {
+                    c.error(&field("type"), n.loc, message);
+                    None
+                }
+            }),
         None => {
             c.error(path, node.loc, "missing required key `type`");
             None
@@ -550,7 +574,11 @@ fn check_input(c: &mut Checker, name: &str, loc: Loc, node: &Node, path: &str) -
         && min > max
         && let Some((k, _)) = entries.get("max")
     {
-        c.error(&field("max"), k.loc, format!("min ({min}) is greater than max ({max})"));
+        c.error(
+            &field("max"),
+            k.loc,
+            format!("min ({min}) is greater than max ({max})"),
+        );
     }
     if let Some((k, n)) = entries.get("min_length")
         && applies(c, "min_length", k.loc, &[B::String])
@@ -601,13 +629,21 @@ fn check_input(c: &mut Checker, name: &str, loc: Loc, node: &Node, path: &str) -
                     }
                 }
                 if matches!(&n.value, Value::Seq(items) if items.is_empty()) {
-                    c.error(&field("symbols"), n.loc, "an enum needs at least one symbol");
+                    c.error(
+                        &field("symbols"),
+                        n.loc,
+                        "an enum needs at least one symbol",
+                    );
                 }
                 spec.symbols = list.into_iter().map(|(s, _)| s).collect();
             }
         }
         None if base == Some(B::Enum) => {
-            c.error(path, node.loc, "an enum needs `symbols`, the list of allowed values");
+            c.error(
+                path,
+                node.loc,
+                "an enum needs `symbols`, the list of allowed values",
+            );
         }
         None => {}
     }
@@ -653,7 +689,11 @@ fn check_input(c: &mut Checker, name: &str, loc: Loc, node: &Node, path: &str) -
 /// The regex crate draws a caret diagram; its last line is the reason.
 fn regex_reason(err: &regex::Error) -> String {
     let text = err.to_string();
-    let last = text.lines().map(str::trim).rfind(|l| !l.is_empty()).unwrap_or_default();
+    let last = text
+        .lines()
+        .map(str::trim)
+        .rfind(|l| !l.is_empty())
+        .unwrap_or_default();
     last.trim_start_matches("error: ").to_string()
 }
 
@@ -679,9 +719,17 @@ fn check_outputs(c: &mut Checker, node: &Node) -> IndexMap<String, OutputSpec> {
     outputs
 }
 
-const OUTPUT_TYPES: [&str; 7] = ["File", "File[]", "string", "int", "float", "boolean", "json"];
+const OUTPUT_TYPES: [&str; 7] = [
+    "File", "File[]", "string", "int", "float", "boolean", "json",
+];
 
-fn check_output(c: &mut Checker, name: &str, loc: Loc, node: &Node, path: &str) -> Option<OutputSpec> {
+fn check_output(
+    c: &mut Checker,
+    name: &str,
+    loc: Loc,
+    node: &Node,
+    path: &str,
+) -> Option<OutputSpec> {
     let entries = c.mapping(node, path, Some(OUTPUT_KEYS))?;
     let field = |key: &str| join(path, key);
     let ty = match entries.get("type") {
@@ -712,7 +760,11 @@ fn check_output(c: &mut Checker, name: &str, loc: Loc, node: &Node, path: &str) 
             );
         }
         let Some((_, g)) = entries.get("glob") else {
-            c.error(path, node.loc, "a File output needs `glob`, a pattern relative to the work directory");
+            c.error(
+                path,
+                node.loc,
+                "a File output needs `glob`, a pattern relative to the work directory",
+            );
             return None;
         };
         let glob = c.string(g, &field("glob"))?;
@@ -721,7 +773,11 @@ fn check_output(c: &mut Checker, name: &str, loc: Loc, node: &Node, path: &str) 
             return None;
         }
         if let Err(err) = glob::Pattern::new(&glob) {
-            c.error(&field("glob"), g.loc, format!("invalid glob \"{glob}\": {err}"));
+            c.error(
+                &field("glob"),
+                g.loc,
+                format!("invalid glob \"{glob}\": {err}"),
+            );
             return None;
         }
         OutputKind::Files {
@@ -783,7 +839,11 @@ fn check_output(c: &mut Checker, name: &str, loc: Loc, node: &Node, path: &str) 
 }
 
 fn article(word: &str) -> &'static str {
-    if word.starts_with(['a', 'e', 'i', 'o', 'u']) { "an" } else { "a" }
+    if word.starts_with(['a', 'e', 'i', 'o', 'u']) {
+        "an"
+    } else {
+        "a"
+    }
 }
 
 /// A path (or glob) must stay inside the work directory.

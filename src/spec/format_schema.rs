@@ -70,7 +70,7 @@ struct Resources {
 #[serde(untagged)]
 enum InputOrType {
     Type(TypeName),
-    Input(Input),
+    Input(Box<Input>),
 }
 
 /// `string int float boolean enum File Directory`, as `T`, `T[]`, `T?` or `T[]?`.
@@ -185,8 +185,14 @@ mod tests {
     fn schema_keys_match_the_checker() {
         let schema: serde_json::Value = serde_json::from_str(&generate()).unwrap();
         assert_eq!(keys(&schema, "/properties"), sorted(check::SPEC_KEYS));
-        assert_eq!(keys(&schema, "/$defs/Input/properties"), sorted(check::INPUT_KEYS));
-        assert_eq!(keys(&schema, "/$defs/Output/properties"), sorted(check::OUTPUT_KEYS));
+        assert_eq!(
+            keys(&schema, "/$defs/Input/properties"),
+            sorted(check::INPUT_KEYS)
+        );
+        assert_eq!(
+            keys(&schema, "/$defs/Output/properties"),
+            sorted(check::OUTPUT_KEYS)
+        );
         assert_eq!(
             keys(&schema, "/$defs/Requirements/properties"),
             sorted(check::REQUIREMENTS_KEYS)

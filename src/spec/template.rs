@@ -47,7 +47,9 @@ pub fn check(source: &str, declared: &[&str]) -> Vec<String> {
     let mut undeclared: Vec<String> = template
         .undeclared_variables(false)
         .into_iter()
-        .filter(|name| !declared.contains(&name.as_str()) && !BUILTIN_GLOBALS.contains(&name.as_str()))
+        .filter(|name| {
+            !declared.contains(&name.as_str()) && !BUILTIN_GLOBALS.contains(&name.as_str())
+        })
         .collect();
     undeclared.sort();
     for name in undeclared {
@@ -90,15 +92,27 @@ mod tests {
 
     #[test]
     fn rejects_quoting_escapes() {
-        assert_eq!(check("{% autoescape false %}{{ a }}{% endautoescape %}", &["a"]).len(), 1);
+        assert_eq!(
+            check("{% autoescape false %}{{ a }}{% endautoescape %}", &["a"]).len(),
+            1
+        );
         assert_eq!(check("{{ a | safe }}", &["a"]).len(), 1);
-        assert_eq!(check("{% filter safe %}{{ a }}{% endfilter %}", &["a"]).len(), 1);
+        assert_eq!(
+            check("{% filter safe %}{{ a }}{% endfilter %}", &["a"]).len(),
+            1
+        );
         // The word in a string is harmless.
         assert!(check("echo '{{ \"safe\" }}' {{ a }}", &["a"]).is_empty());
     }
 
     #[test]
     fn loops_declare_their_variables() {
-        assert!(check("{% for x in xs %}{{ x }} {{ loop.index }}{% endfor %}", &["xs"]).is_empty());
+        assert!(
+            check(
+                "{% for x in xs %}{{ x }} {{ loop.index }}{% endfor %}",
+                &["xs"]
+            )
+            .is_empty()
+        );
     }
 }

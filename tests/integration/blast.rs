@@ -13,7 +13,10 @@ fn installed() -> bool {
 #[test]
 fn blastn_finds_hits_in_a_database_built_by_makeblastdb() {
     if !installed() {
-        assert!(std::env::var_os("CI").is_none(), "ncbi-blast+ must be installed in CI");
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "ncbi-blast+ must be installed in CI"
+        );
         eprintln!("SKIPPED: blastn/makeblastdb are not installed (apt-get install ncbi-blast+)");
         return;
     }
@@ -25,9 +28,18 @@ fn blastn_finds_hits_in_a_database_built_by_makeblastdb() {
 
     // Build the database; its File[] outputs land in one stored folder.
     let db_uri = format!("file://{}/db-run/", store.path().display());
-    let inputs = serde_json::json!({"sequences": data.path().join("subject.fa"), "db_name": "subject"});
+    let inputs =
+        serde_json::json!({"sequences": data.path().join("subject.fa"), "db_name": "subject"});
     let ran = run(omni()
-        .args(["run", "makeblastdb", "--inputs", &inputs.to_string(), "--result-uri", &db_uri, "--workdir"])
+        .args([
+            "run",
+            "makeblastdb",
+            "--inputs",
+            &inputs.to_string(),
+            "--result-uri",
+            &db_uri,
+            "--workdir",
+        ])
         .arg(base.path()));
     assert_eq!(ran.code, 0, "{}", ran.stderr);
     let db_files = ran.json()["results"]["db"].as_array().unwrap().len();
@@ -43,11 +55,25 @@ fn blastn_finds_hits_in_a_database_built_by_makeblastdb() {
         "max_target_seqs": 5,
     });
     let ran = run(omni()
-        .args(["run", "blastn", "--inputs", &inputs.to_string(), "--resources", r#"{"cpu": 2}"#, "--keep-workdir", "--workdir"])
+        .args([
+            "run",
+            "blastn",
+            "--inputs",
+            &inputs.to_string(),
+            "--resources",
+            r#"{"cpu": 2}"#,
+            "--keep-workdir",
+            "--workdir",
+        ])
         .arg(base.path()));
     assert_eq!(ran.code, 0, "{}", ran.stderr);
     let doc = ran.json();
-    assert!(doc["command"].as_str().unwrap().contains("-num_threads '2'"));
+    assert!(
+        doc["command"]
+            .as_str()
+            .unwrap()
+            .contains("-num_threads '2'")
+    );
     let hits = &doc["results"]["hits"];
     let path = hits["path"].as_str().unwrap();
     let text = std::fs::read_to_string(path).unwrap();

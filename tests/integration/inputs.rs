@@ -29,13 +29,31 @@ fn strings() {
     for (value, expected) in [
         (json!("abc"), ""),
         (json!("ab"), ""),
-        (json!("a"), "inputs.name: the string is 1 character long; the minimum is 2"),
-        (json!("abcdefghi"), "inputs.name: the string is 9 characters long; the maximum is 8"),
-        (json!("ABC"), "inputs.name: \"ABC\" does not match the pattern ^[a-z]+$"),
-        (json!(5), "inputs.name: expected a string, found the number 5"),
+        (
+            json!("a"),
+            "inputs.name: the string is 1 character long; the minimum is 2",
+        ),
+        (
+            json!("abcdefghi"),
+            "inputs.name: the string is 9 characters long; the maximum is 8",
+        ),
+        (
+            json!("ABC"),
+            "inputs.name: \"ABC\" does not match the pattern ^[a-z]+$",
+        ),
+        (
+            json!(5),
+            "inputs.name: expected a string, found the number 5",
+        ),
         (json!(true), "inputs.name: expected a string, found true"),
-        (json!(["abc"]), "inputs.name: expected a string, found a list"),
-        (json!("a\u{0}b"), "inputs.name: the string contains a NUL character, which cannot be passed to a program"),
+        (
+            json!(["abc"]),
+            "inputs.name: expected a string, found a list",
+        ),
+        (
+            json!("a\u{0}b"),
+            "inputs.name: the string contains a NUL character, which cannot be passed to a program",
+        ),
     ] {
         check(json!({"name": value}), expected);
     }
@@ -49,10 +67,22 @@ fn ints() {
         (json!(10), ""),
         (json!(0), "inputs.count: 0 is less than the minimum 1"),
         (json!(11), "inputs.count: 11 is greater than the maximum 10"),
-        (json!("5"), "inputs.count: expected an int, found the string \"5\""),
-        (json!(5.5), "inputs.count: expected an int, found the number 5.5"),
-        (json!(5.0), "inputs.count: expected an int, found the number 5.0"),
-        (json!(null), "inputs.count: missing required input `count` (int)"),
+        (
+            json!("5"),
+            "inputs.count: expected an int, found the string \"5\"",
+        ),
+        (
+            json!(5.5),
+            "inputs.count: expected an int, found the number 5.5",
+        ),
+        (
+            json!(5.0),
+            "inputs.count: expected an int, found the number 5.0",
+        ),
+        (
+            json!(null),
+            "inputs.count: missing required input `count` (int)",
+        ),
     ] {
         check(json!({"count": value}), expected);
     }
@@ -66,9 +96,15 @@ fn floats() {
         (json!(1), ""),
         (json!(0), ""),
         (json!(null), ""),
-        (json!(1.5), "inputs.ratio: 1.5 is greater than the maximum 1"),
+        (
+            json!(1.5),
+            "inputs.ratio: 1.5 is greater than the maximum 1",
+        ),
         (json!(-0.1), "inputs.ratio: -0.1 is less than the minimum 0"),
-        (json!("0.5"), "inputs.ratio: expected a float, found the string \"0.5\""),
+        (
+            json!("0.5"),
+            "inputs.ratio: expected a float, found the string \"0.5\"",
+        ),
     ] {
         check(json!({"ratio": value}), expected);
     }
@@ -80,8 +116,14 @@ fn booleans() {
     for (value, expected) in [
         (json!(true), ""),
         (json!(false), ""),
-        (json!("true"), "inputs.flag: expected true or false, found the string \"true\""),
-        (json!(1), "inputs.flag: expected true or false, found the number 1"),
+        (
+            json!("true"),
+            "inputs.flag: expected true or false, found the string \"true\"",
+        ),
+        (
+            json!(1),
+            "inputs.flag: expected true or false, found the number 1",
+        ),
     ] {
         check(json!({"flag": value}), expected);
     }
@@ -92,9 +134,18 @@ fn enums() {
     use serde_json::json;
     for (value, expected) in [
         (json!("slow"), ""),
-        (json!("SLOW"), "inputs.mode: \"SLOW\" is not one of \"fast\", \"slow\""),
-        (json!("fsat"), "inputs.mode: \"fsat\" is not one of \"fast\", \"slow\"; did you mean `fast`?"),
-        (json!(1), "inputs.mode: expected one of \"fast\", \"slow\", found the number 1"),
+        (
+            json!("SLOW"),
+            "inputs.mode: \"SLOW\" is not one of \"fast\", \"slow\"",
+        ),
+        (
+            json!("fsat"),
+            "inputs.mode: \"fsat\" is not one of \"fast\", \"slow\"; did you mean `fast`?",
+        ),
+        (
+            json!(1),
+            "inputs.mode: expected one of \"fast\", \"slow\", found the number 1",
+        ),
     ] {
         check(json!({"mode": value}), expected);
     }
@@ -105,18 +156,51 @@ fn files_and_directories() {
     use serde_json::json;
     for (inputs, expected) in [
         (json!({"reads": ["Cargo.toml", "Cargo.lock"]}), ""),
-        (json!({"reads": [{"class": "File", "path": "Cargo.toml"}]}), ""),
-        (json!({"reads": [{"class": "File", "location": "file:///etc/hostname"}]}), ""),
-        (json!({"reads": ["s3://bucket/reads.fq", "azureblob://acct/cont/r.fq"]}), ""),
+        (
+            json!({"reads": [{"class": "File", "path": "Cargo.toml"}]}),
+            "",
+        ),
+        (
+            json!({"reads": [{"class": "File", "location": "file:///etc/hostname"}]}),
+            "",
+        ),
+        (
+            json!({"reads": ["s3://bucket/reads.fq", "azureblob://acct/cont/r.fq"]}),
+            "",
+        ),
         (json!({"dir": "fixtures"}), ""),
-        (json!({"reads": ["missing.fq"]}), "inputs.reads[0]: File \"[ROOT]/missing.fq\" does not exist"),
-        (json!({"reads": "Cargo.toml"}), "inputs.reads: expected a list (File[]?), found the string \"Cargo.toml\""),
-        (json!({"reads": [{"class": "Directory", "path": "src"}]}), "inputs.reads[0]: expected class \"File\", found the string \"Directory\""),
-        (json!({"reads": [{"path": "Cargo.toml"}]}), "inputs.reads[0]: a File object needs \"class\": \"File\""),
-        (json!({"reads": ["src"]}), "inputs.reads[0]: \"[ROOT]/src\" is a directory, not a File"),
-        (json!({"dir": "Cargo.toml"}), "inputs.dir: \"[ROOT]/Cargo.toml\" is a file, not a Directory"),
-        (json!({"ref": "gs://bucket/x.fa"}), "inputs.ref: unsupported URI scheme `gs://`; use a local path, file://, s3:// or azureblob://"),
-        (json!({"ref": "s3:///x.fa"}), "inputs.ref: invalid store URI \"s3:///x.fa\": the bucket is missing (s3://bucket/prefix/)"),
+        (
+            json!({"reads": ["missing.fq"]}),
+            "inputs.reads[0]: File \"[ROOT]/missing.fq\" does not exist",
+        ),
+        (
+            json!({"reads": "Cargo.toml"}),
+            "inputs.reads: expected a list (File[]?), found the string \"Cargo.toml\"",
+        ),
+        (
+            json!({"reads": [{"class": "Directory", "path": "src"}]}),
+            "inputs.reads[0]: expected class \"File\", found the string \"Directory\"",
+        ),
+        (
+            json!({"reads": [{"path": "Cargo.toml"}]}),
+            "inputs.reads[0]: a File object needs \"class\": \"File\"",
+        ),
+        (
+            json!({"reads": ["src"]}),
+            "inputs.reads[0]: \"[ROOT]/src\" is a directory, not a File",
+        ),
+        (
+            json!({"dir": "Cargo.toml"}),
+            "inputs.dir: \"[ROOT]/Cargo.toml\" is a file, not a Directory",
+        ),
+        (
+            json!({"ref": "gs://bucket/x.fa"}),
+            "inputs.ref: unsupported URI scheme `gs://`; use a local path, file://, s3:// or azureblob://",
+        ),
+        (
+            json!({"ref": "s3:///x.fa"}),
+            "inputs.ref: invalid store URI \"s3:///x.fa\": the bucket is missing (s3://bucket/prefix/)",
+        ),
     ] {
         check(inputs, expected);
     }
@@ -129,7 +213,10 @@ fn arrays_and_optionals() {
         (json!({"tags": ["a", "b c"]}), ""),
         (json!({"tags": []}), ""),
         (json!({"note": null}), ""),
-        (json!({"tags": ["a", 2, "c", false]}), "inputs.tags[1]: expected a string, found the number 2"),
+        (
+            json!({"tags": ["a", 2, "c", false]}),
+            "inputs.tags[1]: expected a string, found the number 2",
+        ),
         (json!({"tags": null}), ""),
     ] {
         check(inputs, expected);
@@ -151,7 +238,10 @@ fn all_problems_are_reported_together() {
 fn not_an_object_and_not_json() {
     let ran = run(omni().args(["validate", SPEC, "--inputs", "[1, 2]"]));
     assert_eq!(ran.code, 65);
-    assert_eq!(ran.stdout.lines().next(), Some("inputs: expected a JSON object of inputs, found a list"));
+    assert_eq!(
+        ran.stdout.lines().next(),
+        Some("inputs: expected a JSON object of inputs, found a list")
+    );
     let ran = run(omni().args(["validate", SPEC, "--inputs", "{\"name\": "]));
     assert_eq!(ran.code, 65);
     insta::assert_snapshot!(ran.stdout);
@@ -162,7 +252,9 @@ fn inputs_from_a_file_name_the_file() {
     let dir = crate::util::workdir();
     let path = dir.path().join("inputs.json");
     std::fs::write(&path, r#"{"name": "abc", "count": 0}"#).unwrap();
-    let ran = run(omni().args(["validate", SPEC, "--inputs"]).arg(format!("@{}", path.display())));
+    let ran = run(omni()
+        .args(["validate", SPEC, "--inputs"])
+        .arg(format!("@{}", path.display())));
     assert_eq!(ran.code, 65);
     assert_eq!(
         redact(ran.stdout.lines().next().unwrap_or_default(), &[dir.path()]),

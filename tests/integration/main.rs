@@ -1,4 +1,5 @@
 //! One integration-test binary: every test runs the real `omni-launch`.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod blast;
 mod inputs;

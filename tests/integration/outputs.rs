@@ -8,7 +8,12 @@ use crate::util::{omni, run, workdir};
 fn every_output_kind_is_collected() {
     let base = workdir();
     let ran = run(omni()
-        .args(["run", "--spec", "fixtures/specs/run/outputs.yaml", "--workdir"])
+        .args([
+            "run",
+            "--spec",
+            "fixtures/specs/run/outputs.yaml",
+            "--workdir",
+        ])
         .arg(base.path()));
     assert_eq!(ran.code, 0, "{}", ran.stderr);
     let doc = ran.json();
@@ -35,11 +40,19 @@ fn every_output_kind_is_collected() {
     assert_eq!(one["size"], 2);
     assert_eq!(one["format"], "text");
     // sha1 of "a\n"
-    assert_eq!(one["checksum"], "sha1$3f786850e387550fdab836ed7e6dc881de23001b");
+    assert_eq!(
+        one["checksum"],
+        "sha1$3f786850e387550fdab836ed7e6dc881de23001b"
+    );
     assert_eq!(one["secondaryFiles"], json!([]));
 
     // Sorted, hidden files left out.
-    let many: Vec<&str> = r["many"].as_array().unwrap().iter().map(|f| f["basename"].as_str().unwrap()).collect();
+    let many: Vec<&str> = r["many"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f["basename"].as_str().unwrap())
+        .collect();
     assert_eq!(many, ["a.txt", "b.txt"]);
 }
 
@@ -67,23 +80,51 @@ fn file_inputs_become_cwl_file_objects() {
     let bam = data.path().join("x.y.bam");
     let inputs = json!({"bam": bam, "more": [data.path().join("more 1.txt")]});
     let ran = run(omni()
-        .args(["run", "--spec", "fixtures/specs/run/files_in.yaml", "--inputs", &inputs.to_string(), "--workdir"])
+        .args([
+            "run",
+            "--spec",
+            "fixtures/specs/run/files_in.yaml",
+            "--inputs",
+            &inputs.to_string(),
+            "--workdir",
+        ])
         .arg(base.path()));
     assert_eq!(ran.code, 0, "{}", ran.stderr);
     let doc = ran.json();
-    assert_eq!(doc["results"]["out"], format!("x.y.bam\nx.y\n.bam\nx.y.bam.bai\n{}", data.path().join("more 1.txt").display()));
+    assert_eq!(
+        doc["results"]["out"],
+        format!(
+            "x.y.bam\nx.y\n.bam\nx.y.bam.bai\n{}",
+            data.path().join("more 1.txt").display()
+        )
+    );
     let obj = &doc["inputs"]["bam"];
     assert_eq!(obj["size"], 7);
     assert_eq!(obj["secondaryFiles"].as_array().unwrap().len(), 2);
     assert_eq!(obj["secondaryFiles"][1]["basename"], "x.y.csi");
     let more = &doc["inputs"]["more"][0];
-    assert_eq!(more["location"], format!("file://{}/more%201.txt", data.path().display()));
+    assert_eq!(
+        more["location"],
+        format!("file://{}/more%201.txt", data.path().display())
+    );
 
     // A required secondary file that is missing is input_missing.
     std::fs::remove_file(data.path().join("x.y.bam.bai")).unwrap();
     let ran = run(omni()
-        .args(["run", "--spec", "fixtures/specs/run/files_in.yaml", "--inputs", &json!({"bam": bam}).to_string(), "--workdir"])
+        .args([
+            "run",
+            "--spec",
+            "fixtures/specs/run/files_in.yaml",
+            "--inputs",
+            &json!({"bam": bam}).to_string(),
+            "--workdir",
+        ])
         .arg(base.path()));
     assert_eq!(ran.code, 66);
-    assert!(ran.json()["error"]["message"].as_str().unwrap().contains("secondary file"));
+    assert!(
+        ran.json()["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("secondary file")
+    );
 }

@@ -24,21 +24,46 @@ fn a_time_limit_stops_the_tool_and_its_children() {
     let base = workdir();
     let started = Instant::now();
     let ran = run(omni()
-        .args(["run", "--spec", "fixtures/specs/run/sleep.yaml", "--inputs", r#"{"secs": 60}"#, "--timeout", "1", "--keep-workdir", "--workdir"])
+        .args([
+            "run",
+            "--spec",
+            "fixtures/specs/run/sleep.yaml",
+            "--inputs",
+            r#"{"secs": 60}"#,
+            "--timeout",
+            "1",
+            "--keep-workdir",
+            "--workdir",
+        ])
         .arg(base.path()));
     assert!(started.elapsed() < Duration::from_secs(20));
     assert_eq!(ran.code, 124, "{}", ran.stderr);
     let doc = ran.json();
     assert_eq!(doc["error"]["kind"], "timeout");
-    assert_eq!(doc["error"]["message"], "time limit of 1 s reached; the tool was stopped");
-    assert!(!alive(read_pid(doc["workdir"].as_str().unwrap())), "a background child survived");
+    assert_eq!(
+        doc["error"]["message"],
+        "time limit of 1 s reached; the tool was stopped"
+    );
+    assert!(
+        !alive(read_pid(doc["workdir"].as_str().unwrap())),
+        "a background child survived"
+    );
 }
 
 #[test]
 fn the_time_limit_comes_from_resources_too() {
     let base = workdir();
     let ran = run(omni()
-        .args(["run", "--spec", "fixtures/specs/run/sleep.yaml", "--inputs", r#"{"secs": 60}"#, "--resources", r#"{"time_limit_s": 1}"#, "--workdir"])
+        .args([
+            "run",
+            "--spec",
+            "fixtures/specs/run/sleep.yaml",
+            "--inputs",
+            r#"{"secs": 60}"#,
+            "--resources",
+            r#"{"time_limit_s": 1}"#,
+            "--workdir",
+        ])
         .arg(base.path()));
     assert_eq!(ran.code, 124);
 }
@@ -47,7 +72,16 @@ fn the_time_limit_comes_from_resources_too() {
 fn sigterm_is_forwarded_and_leaves_no_orphans() {
     let base = workdir();
     let mut child = omni_std()
-        .args(["run", "--spec", "fixtures/specs/run/sleep.yaml", "--inputs", r#"{"secs": 60}"#, "--run-id", "term", "--workdir"])
+        .args([
+            "run",
+            "--spec",
+            "fixtures/specs/run/sleep.yaml",
+            "--inputs",
+            r#"{"secs": 60}"#,
+            "--run-id",
+            "term",
+            "--workdir",
+        ])
         .arg(base.path())
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::null())
@@ -60,7 +94,11 @@ fn sigterm_is_forwarded_and_leaves_no_orphans() {
         std::thread::sleep(Duration::from_millis(20));
     }
     std::thread::sleep(Duration::from_millis(100));
-    let bg: i32 = std::fs::read_to_string(&pid_file).unwrap().trim().parse().unwrap();
+    let bg: i32 = std::fs::read_to_string(&pid_file)
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap();
     assert!(alive(bg));
     nix::sys::signal::kill(
         nix::unistd::Pid::from_raw(child.id() as i32),
@@ -69,12 +107,20 @@ fn sigterm_is_forwarded_and_leaves_no_orphans() {
     .unwrap();
     let status = child.wait().unwrap();
     let mut stdout = String::new();
-    child.stdout.take().unwrap().read_to_string(&mut stdout).unwrap();
+    child
+        .stdout
+        .take()
+        .unwrap()
+        .read_to_string(&mut stdout)
+        .unwrap();
     assert_eq!(status.code(), Some(143));
     let doc: serde_json::Value = serde_json::from_str(&stdout).unwrap();
     assert_eq!(doc["ok"], false);
     assert_eq!(doc["error"]["kind"], "signalled");
-    assert_eq!(doc["error"]["message"], "the launcher received SIGTERM; the tool was stopped");
+    assert_eq!(
+        doc["error"]["message"],
+        "the launcher received SIGTERM; the tool was stopped"
+    );
     assert!(!alive(bg), "a background child survived SIGTERM");
 }
 
@@ -82,7 +128,15 @@ fn sigterm_is_forwarded_and_leaves_no_orphans() {
 fn a_gib_of_stdout_streams_with_flat_memory() {
     let base = workdir();
     let output = omni_std()
-        .args(["run", "--spec", "fixtures/specs/run/big_stdout.yaml", "--inputs", r#"{"mib": 1024}"#, "--keep-workdir", "--workdir"])
+        .args([
+            "run",
+            "--spec",
+            "fixtures/specs/run/big_stdout.yaml",
+            "--inputs",
+            r#"{"mib": 1024}"#,
+            "--keep-workdir",
+            "--workdir",
+        ])
         .arg(base.path())
         .stderr(std::process::Stdio::null())
         .output()
@@ -93,15 +147,27 @@ fn a_gib_of_stdout_streams_with_flat_memory() {
     let kept = std::path::Path::new(doc["workdir"].as_str().unwrap()).join(".omni-launch/stdout");
     assert_eq!(std::fs::metadata(kept).unwrap().len(), 1 << 30);
     // Peak RSS of the launcher (the largest child this test process reaped).
-    let usage = nix::sys::resource::getrusage(nix::sys::resource::UsageWho::RUSAGE_CHILDREN).unwrap();
-    assert!(usage.max_rss() < 64 * 1024, "peak RSS {} KiB", usage.max_rss());
+    let usage =
+        nix::sys::resource::getrusage(nix::sys::resource::UsageWho::RUSAGE_CHILDREN).unwrap();
+    assert!(
+        usage.max_rss() < 64 * 1024,
+        "peak RSS {} KiB",
+        usage.max_rss()
+    );
 }
 
 #[test]
 fn usage_is_measured() {
     let base = workdir();
     let ran = run(omni()
-        .args(["run", "--spec", "fixtures/specs/run/big_stdout.yaml", "--inputs", r#"{"mib": 64}"#, "--workdir"])
+        .args([
+            "run",
+            "--spec",
+            "fixtures/specs/run/big_stdout.yaml",
+            "--inputs",
+            r#"{"mib": 64}"#,
+            "--workdir",
+        ])
         .arg(base.path()));
     assert_eq!(ran.code, 0);
     let usage = &ran.json()["usage"];

@@ -28,7 +28,10 @@ impl Proxy {
     pub fn start(upstream: &str, fault: Fault, count: usize) -> Self {
         let listener = TcpListener::bind("127.0.0.1:0").unwrap();
         let url = format!("http://{}", listener.local_addr().unwrap());
-        let upstream = upstream.trim_start_matches("http://").trim_end_matches('/').to_string();
+        let upstream = upstream
+            .trim_start_matches("http://")
+            .trim_end_matches('/')
+            .to_string();
         let faults_left = Arc::new(AtomicUsize::new(count));
         let left = faults_left.clone();
         std::thread::spawn(move || {
@@ -88,7 +91,8 @@ fn reset(stream: &TcpStream) {
         l_onoff: 1,
         l_linger: 0,
     };
-    let _ = nix::sys::socket::setsockopt(&stream.as_fd(), nix::sys::socket::sockopt::Linger, &linger);
+    let _ =
+        nix::sys::socket::setsockopt(&stream.as_fd(), nix::sys::socket::sockopt::Linger, &linger);
 }
 
 fn inject(mut client: TcpStream, upstream: &str, fault: Fault) {
@@ -106,14 +110,15 @@ fn inject(mut client: TcpStream, upstream: &str, fault: Fault) {
         }
         Fault::ResetMidBody => {
             let request = read_request(&mut client);
-            let Ok(mut server) = TcpStream::connect(upstream) else { return };
+            let Ok(mut server) = TcpStream::connect(upstream) else {
+                return;
+            };
             let _ = server.write_all(&request);
             // Forward the head and a little of the body, then reset.
             let mut sent = 0;
             let mut buf = [0u8; 4096];
             let mut head_seen = Vec::new();
-            loop {
-                let Ok(n) = server.read(&mut buf) else { break };
+            while let Ok(n) = server.read(&mut buf) {
                 if n == 0 {
                     break;
                 }

@@ -61,13 +61,26 @@ fn hostile_values_come_back_exactly_in_shell_mode() {
         let base = workdir();
         let inputs = serde_json::json!({ "s": value });
         let ran = run(omni()
-            .args(["run", "--spec", "fixtures/specs/run/printf.yaml", "--inputs", &inputs.to_string(), "--keep-workdir", "--workdir"])
+            .args([
+                "run",
+                "--spec",
+                "fixtures/specs/run/printf.yaml",
+                "--inputs",
+                &inputs.to_string(),
+                "--keep-workdir",
+                "--workdir",
+            ])
             .arg(base.path()));
         assert_eq!(ran.code, 0, "{value:?}: {}", ran.stderr);
         let doc = ran.json();
-        let stdout = std::path::Path::new(doc["workdir"].as_str().unwrap()).join(".omni-launch/stdout");
+        let stdout =
+            std::path::Path::new(doc["workdir"].as_str().unwrap()).join(".omni-launch/stdout");
         assert_eq!(std::fs::read_to_string(stdout).unwrap(), *value);
-        assert!(!std::path::Path::new(doc["workdir"].as_str().unwrap()).join("pwned").exists());
+        assert!(
+            !std::path::Path::new(doc["workdir"].as_str().unwrap())
+                .join("pwned")
+                .exists()
+        );
     }
 }
 
@@ -77,12 +90,24 @@ fn hostile_values_come_back_exactly_in_argv_mode() {
         let base = workdir();
         let inputs = serde_json::json!({ "text": value });
         let ran = run(omni()
-            .args(["run", "--spec", "fixtures/specs/run/argv.yaml", "--inputs", &inputs.to_string(), "--keep-workdir", "--workdir"])
+            .args([
+                "run",
+                "--spec",
+                "fixtures/specs/run/argv.yaml",
+                "--inputs",
+                &inputs.to_string(),
+                "--keep-workdir",
+                "--workdir",
+            ])
             .arg(base.path()));
         assert_eq!(ran.code, 0, "{value:?}: {}", ran.stderr);
         let doc = ran.json();
-        let stdout = std::path::Path::new(doc["workdir"].as_str().unwrap()).join(".omni-launch/stdout");
-        assert_eq!(std::fs::read_to_string(stdout).unwrap(), format!("{value}|--x={value}|"));
+        let stdout =
+            std::path::Path::new(doc["workdir"].as_str().unwrap()).join(".omni-launch/stdout");
+        assert_eq!(
+            std::fs::read_to_string(stdout).unwrap(),
+            format!("{value}|--x={value}|")
+        );
     }
 }
 

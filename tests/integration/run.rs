@@ -44,7 +44,14 @@ fn flags_override_the_environment() {
         .env("TOOL_ID", "echo_test")
         .env("RUN_ID", "from-env")
         .env("INPUTS_JSON", r#"{"text":"env"}"#)
-        .args(["run", "--run-id", "from-flag", "--inputs", r#"{"text":"flag"}"#, "--workdir"])
+        .args([
+            "run",
+            "--run-id",
+            "from-flag",
+            "--inputs",
+            r#"{"text":"flag"}"#,
+            "--workdir",
+        ])
         .arg(base.path()));
     assert_eq!(ran.code, 0, "{}", ran.stderr);
     let doc = ran.json();
@@ -56,7 +63,14 @@ fn flags_override_the_environment() {
 fn a_run_id_is_generated_when_absent() {
     let base = workdir();
     let ran = run(omni()
-        .args(["run", "--spec", "tool-specs/echo_test.yaml", "--inputs", r#"{"text":"x"}"#, "--workdir"])
+        .args([
+            "run",
+            "--spec",
+            "tool-specs/echo_test.yaml",
+            "--inputs",
+            r#"{"text":"x"}"#,
+            "--workdir",
+        ])
         .arg(base.path()));
     assert_eq!(ran.code, 0, "{}", ran.stderr);
     let id = ran.json()["run_id"].as_str().unwrap().to_string();
@@ -80,33 +94,127 @@ fn specs_dir_from_the_environment() {
 fn the_tools_own_exit_code_passes_through() {
     let base = workdir();
     let ran = run(omni()
-        .args(["run", "--spec", "fixtures/specs/run/exit_code.yaml", "--inputs", r#"{"code": 3}"#, "--workdir"])
+        .args([
+            "run",
+            "--spec",
+            "fixtures/specs/run/exit_code.yaml",
+            "--inputs",
+            r#"{"code": 3}"#,
+            "--workdir",
+        ])
         .arg(base.path()));
     assert_eq!(ran.code, 3);
     let doc = ran.json();
     assert_eq!(doc["ok"], false);
     assert_eq!(doc["exit_code"], 3);
-    assert_eq!(doc["error"], json!({"kind": "tool_failed", "message": "the tool exited with status 3"}));
+    assert_eq!(
+        doc["error"],
+        json!({"kind": "tool_failed", "message": "the tool exited with status 3"})
+    );
     assert_eq!(doc["results"], json!({}));
     assert!(ran.stderr.contains("to stderr"));
 }
 
-/// (arguments and environment, expected exit code, expected error kind)
+/// Arguments, environment, expected exit code and error kind.
+type Case<'a> = (&'a [&'a str], &'a [(&'a str, &'a str)], i32, &'a str);
+
 #[test]
 fn each_failure_has_its_exit_code() {
-    let cases: &[(&[&str], &[(&str, &str)], i32, &str)] = &[
-        (&["--spec", "tool-specs/echo_test.yaml", "--inputs", r#"{"txt": "x"}"#], &[], 65, "invalid_inputs"),
-        (&["--spec", "tool-specs/echo_test.yaml", "--inputs", "{bad json"], &[], 65, "invalid_inputs"),
-        (&["--spec", "tool-specs/echo_test.yaml", "--inputs", r#"{"text": "x"}"#, "--resources", r#"{"cpus": 2}"#], &[], 65, "invalid_inputs"),
-        (&["--spec", "fixtures/specs/run/files_in.yaml", "--inputs", r#"{"bam": "missing.bam"}"#], &[], 66, "input_missing"),
-        (&["--spec", "fixtures/specs/invalid/undeclared_name.yaml"], &[], 78, "invalid_spec"),
-        (&["--spec", "tool-specs/echo_test.yaml"], &[("TOOL_ID", "blastn")], 64, "usage"),
-        (&["--spec", "fixtures/specs/run/not_found.yaml"], &[], 127, "not_found"),
-        (&["--spec", "fixtures/specs/run/not_found_shell.yaml"], &[], 127, "not_found"),
-        (&["--spec", "fixtures/specs/run/not_executable.yaml"], &[], 126, "not_executable"),
-        (&["--spec", "fixtures/specs/run/self_kill.yaml"], &[], 137, "signalled"),
-        (&["--spec", "fixtures/specs/run/missing_output.yaml"], &[], 70, "output_missing"),
-        (&["--spec", "fixtures/specs/run/leak.yaml"], &[], 70, "output_missing"),
+    let cases: &[Case] = &[
+        (
+            &[
+                "--spec",
+                "tool-specs/echo_test.yaml",
+                "--inputs",
+                r#"{"txt": "x"}"#,
+            ],
+            &[],
+            65,
+            "invalid_inputs",
+        ),
+        (
+            &[
+                "--spec",
+                "tool-specs/echo_test.yaml",
+                "--inputs",
+                "{bad json",
+            ],
+            &[],
+            65,
+            "invalid_inputs",
+        ),
+        (
+            &[
+                "--spec",
+                "tool-specs/echo_test.yaml",
+                "--inputs",
+                r#"{"text": "x"}"#,
+                "--resources",
+                r#"{"cpus": 2}"#,
+            ],
+            &[],
+            65,
+            "invalid_inputs",
+        ),
+        (
+            &[
+                "--spec",
+                "fixtures/specs/run/files_in.yaml",
+                "--inputs",
+                r#"{"bam": "missing.bam"}"#,
+            ],
+            &[],
+            66,
+            "input_missing",
+        ),
+        (
+            &["--spec", "fixtures/specs/invalid/undeclared_name.yaml"],
+            &[],
+            78,
+            "invalid_spec",
+        ),
+        (
+            &["--spec", "tool-specs/echo_test.yaml"],
+            &[("TOOL_ID", "blastn")],
+            64,
+            "usage",
+        ),
+        (
+            &["--spec", "fixtures/specs/run/not_found.yaml"],
+            &[],
+            127,
+            "not_found",
+        ),
+        (
+            &["--spec", "fixtures/specs/run/not_found_shell.yaml"],
+            &[],
+            127,
+            "not_found",
+        ),
+        (
+            &["--spec", "fixtures/specs/run/not_executable.yaml"],
+            &[],
+            126,
+            "not_executable",
+        ),
+        (
+            &["--spec", "fixtures/specs/run/self_kill.yaml"],
+            &[],
+            137,
+            "signalled",
+        ),
+        (
+            &["--spec", "fixtures/specs/run/missing_output.yaml"],
+            &[],
+            70,
+            "output_missing",
+        ),
+        (
+            &["--spec", "fixtures/specs/run/leak.yaml"],
+            &[],
+            70,
+            "output_missing",
+        ),
     ];
     for (args, env, code, kind) in cases {
         let base = workdir();
@@ -129,10 +237,34 @@ fn contract_errors_before_a_run_exit_64_without_results() {
     for (env, args) in [
         (vec![], vec!["run"]),
         (vec![("TOOL_ID", "Not Valid")], vec!["run"]),
-        (vec![("TOOL_ID", "echo_test"), ("S3_RESULT_URI", "s3://a/x/"), ("RESULT_URI", "s3://a/y/")], vec!["run"]),
-        (vec![("TOOL_ID", "echo_test"), ("RESULT_URI", "gs://bucket/x/")], vec!["run"]),
-        (vec![("TOOL_ID", "echo_test"), ("RUN_ID", "../../etc")], vec!["run"]),
-        (vec![], vec!["run", "--runner", "k8s", "--spec", "tool-specs/echo_test.yaml", "--inputs", "{\"text\": \"x\"}"]),
+        (
+            vec![
+                ("TOOL_ID", "echo_test"),
+                ("S3_RESULT_URI", "s3://a/x/"),
+                ("RESULT_URI", "s3://a/y/"),
+            ],
+            vec!["run"],
+        ),
+        (
+            vec![("TOOL_ID", "echo_test"), ("RESULT_URI", "gs://bucket/x/")],
+            vec!["run"],
+        ),
+        (
+            vec![("TOOL_ID", "echo_test"), ("RUN_ID", "../../etc")],
+            vec!["run"],
+        ),
+        (
+            vec![],
+            vec![
+                "run",
+                "--runner",
+                "k8s",
+                "--spec",
+                "tool-specs/echo_test.yaml",
+                "--inputs",
+                "{\"text\": \"x\"}",
+            ],
+        ),
     ] {
         let mut cmd = omni();
         cmd.args(&args);
@@ -148,8 +280,16 @@ fn contract_errors_before_a_run_exit_64_without_results() {
 #[test]
 fn usage_messages() {
     let base = workdir();
-    let ran = run(omni().env("TOOL_ID", "echo_test").env("S3_RESULT_URI", "s3://a/x/").env("RESULT_URI", "s3://a/y/").arg("run"));
-    let ran2 = run(omni().env("TOOL_ID", "no_such_tool").arg("run").arg("--workdir").arg(base.path()));
+    let ran = run(omni()
+        .env("TOOL_ID", "echo_test")
+        .env("S3_RESULT_URI", "s3://a/x/")
+        .env("RESULT_URI", "s3://a/y/")
+        .arg("run"));
+    let ran2 = run(omni()
+        .env("TOOL_ID", "no_such_tool")
+        .arg("run")
+        .arg("--workdir")
+        .arg(base.path()));
     let errors: String = format!("{}{}", ran.stderr, redact(&ran2.stderr, &[]))
         .lines()
         .filter(|l| l.contains("error:"))
@@ -176,7 +316,16 @@ fn results_go_to_a_file_uri() {
     let store = workdir();
     let uri = format!("file://{}/runs/r-1/", store.path().display());
     let ran = run(omni()
-        .args(["run", "--spec", "fixtures/specs/run/outputs.yaml", "--run-id", "r-1", "--result-uri", &uri, "--workdir"])
+        .args([
+            "run",
+            "--spec",
+            "fixtures/specs/run/outputs.yaml",
+            "--run-id",
+            "r-1",
+            "--result-uri",
+            &uri,
+            "--workdir",
+        ])
         .arg(base.path()));
     assert_eq!(ran.code, 0, "{}", ran.stderr);
     let doc = ran.json();
@@ -187,8 +336,14 @@ fn results_go_to_a_file_uri() {
     assert_eq!(stored, doc);
     let one = &doc["results"]["one"];
     assert_eq!(one["location"], format!("{uri}outputs/one/one.txt"));
-    assert_eq!(std::fs::read_to_string(store.path().join("runs/r-1/outputs/one/one.txt")).unwrap(), "a\n");
-    assert_eq!(doc["results"]["many"][1]["location"], format!("{uri}outputs/many/b.txt"));
+    assert_eq!(
+        std::fs::read_to_string(store.path().join("runs/r-1/outputs/one/one.txt")).unwrap(),
+        "a\n"
+    );
+    assert_eq!(
+        doc["results"]["many"][1]["location"],
+        format!("{uri}outputs/many/b.txt")
+    );
     // A stored run removes its temporary work directory.
     assert!(!std::path::Path::new(doc["workdir"].as_str().unwrap()).exists());
 }
@@ -199,7 +354,15 @@ fn a_json_result_uri_names_the_results_object() {
     let store = workdir();
     let uri = format!("file://{}/out/summary.json", store.path().display());
     let ran = run(omni()
-        .args(["run", "--spec", "fixtures/specs/run/outputs.yaml", "--result-uri", &uri, "--keep-workdir", "--workdir"])
+        .args([
+            "run",
+            "--spec",
+            "fixtures/specs/run/outputs.yaml",
+            "--result-uri",
+            &uri,
+            "--keep-workdir",
+            "--workdir",
+        ])
         .arg(base.path()));
     assert_eq!(ran.code, 0, "{}", ran.stderr);
     assert!(store.path().join("out/summary.json").is_file());
@@ -214,11 +377,22 @@ fn a_failed_run_is_stored_too() {
     let store = workdir();
     let uri = format!("file://{}/r/", store.path().display());
     let ran = run(omni()
-        .args(["run", "--spec", "fixtures/specs/run/exit_code.yaml", "--inputs", r#"{"code": 9}"#, "--result-uri", &uri, "--workdir"])
+        .args([
+            "run",
+            "--spec",
+            "fixtures/specs/run/exit_code.yaml",
+            "--inputs",
+            r#"{"code": 9}"#,
+            "--result-uri",
+            &uri,
+            "--workdir",
+        ])
         .arg(base.path()));
     assert_eq!(ran.code, 9);
-    let stored: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(store.path().join("r/results.json")).unwrap()).unwrap();
+    let stored: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(store.path().join("r/results.json")).unwrap(),
+    )
+    .unwrap();
     assert_eq!(stored["ok"], false);
     assert_eq!(stored["error"]["kind"], "tool_failed");
 }
@@ -227,7 +401,18 @@ fn a_failed_run_is_stored_too() {
 fn env_templates_reach_the_tool() {
     let base = workdir();
     let ran = run(omni()
-        .args(["run", "--spec", "fixtures/specs/run/env.yaml", "--run-id", "env-1", "--inputs", r#"{"greeting": "hi $(x)"}"#, "--resources", r#"{"cpu": 4}"#, "--workdir"])
+        .args([
+            "run",
+            "--spec",
+            "fixtures/specs/run/env.yaml",
+            "--run-id",
+            "env-1",
+            "--inputs",
+            r#"{"greeting": "hi $(x)"}"#,
+            "--resources",
+            r#"{"cpu": 4}"#,
+            "--workdir",
+        ])
         .arg(base.path()));
     assert_eq!(ran.code, 0, "{}", ran.stderr);
     assert_eq!(ran.json()["results"]["out"], "hi $(x), env/4/env-1");
@@ -239,7 +424,16 @@ fn a_rerun_with_the_same_id_gets_its_own_directory() {
     let mut dirs = Vec::new();
     for _ in 0..2 {
         let ran = run(omni()
-            .args(["run", "--spec", "tool-specs/echo_test.yaml", "--run-id", "same", "--inputs", r#"{"text": "x"}"#, "--workdir"])
+            .args([
+                "run",
+                "--spec",
+                "tool-specs/echo_test.yaml",
+                "--run-id",
+                "same",
+                "--inputs",
+                r#"{"text": "x"}"#,
+                "--workdir",
+            ])
             .arg(base.path()));
         assert_eq!(ran.code, 0);
         dirs.push(ran.json()["workdir"].as_str().unwrap().to_string());

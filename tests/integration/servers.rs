@@ -45,7 +45,9 @@ pub fn unique(prefix: &str) -> String {
 pub fn http(endpoint: &str, method: &str, path: &str, headers: &[(&str, String)]) -> u16 {
     let authority = endpoint.trim_start_matches("http://").trim_end_matches('/');
     let mut stream = TcpStream::connect(authority).expect("the store is reachable");
-    let mut request = format!("{method} {path} HTTP/1.1\r\nHost: {authority}\r\nContent-Length: 0\r\nConnection: close\r\n");
+    let mut request = format!(
+        "{method} {path} HTTP/1.1\r\nHost: {authority}\r\nContent-Length: 0\r\nConnection: close\r\n"
+    );
     for (k, v) in headers {
         request.push_str(&format!("{k}: {v}\r\n"));
     }
@@ -100,15 +102,20 @@ impl Azurite {
     pub fn new() -> Option<Self> {
         let url = required("OMNI_TEST_AZURITE_URL")?;
         let container = unique("omni");
-        let date = chrono::Utc::now().format("%a, %d %b %Y %H:%M:%S GMT").to_string();
+        let date = chrono::Utc::now()
+            .format("%a, %d %b %Y %H:%M:%S GMT")
+            .to_string();
         let version = "2021-08-06";
         let to_sign = format!(
             "PUT\n\n\n\n\n\n\n\n\n\n\n\nx-ms-date:{date}\nx-ms-version:{version}\n/{AZURITE_ACCOUNT}/{AZURITE_ACCOUNT}/{container}\nrestype:container"
         );
-        let key = base64::engine::general_purpose::STANDARD.decode(AZURITE_KEY).unwrap();
+        let key = base64::engine::general_purpose::STANDARD
+            .decode(AZURITE_KEY)
+            .unwrap();
         let mut mac = hmac::Hmac::<sha2::Sha256>::new_from_slice(&key).unwrap();
         mac.update(to_sign.as_bytes());
-        let signature = base64::engine::general_purpose::STANDARD.encode(mac.finalize().into_bytes());
+        let signature =
+            base64::engine::general_purpose::STANDARD.encode(mac.finalize().into_bytes());
         let status = http(
             &url,
             "PUT",
@@ -116,7 +123,10 @@ impl Azurite {
             &[
                 ("x-ms-date", date),
                 ("x-ms-version", version.into()),
-                ("Authorization", format!("SharedKey {AZURITE_ACCOUNT}:{signature}")),
+                (
+                    "Authorization",
+                    format!("SharedKey {AZURITE_ACCOUNT}:{signature}"),
+                ),
             ],
         );
         assert_eq!(status, 201, "cannot create container {container}");

@@ -24,7 +24,15 @@ fn launch(env: &[(&'static str, String)], args: &[&str]) -> Ran {
 /// Reads a stored JSON object back by staging it as an input.
 fn read_json(env: &[(&'static str, String)], uri: &str) -> Value {
     let inputs = json!({ "f": uri }).to_string();
-    let ran = launch(env, &["--spec", "fixtures/specs/run/read_json.yaml", "--inputs", &inputs]);
+    let ran = launch(
+        env,
+        &[
+            "--spec",
+            "fixtures/specs/run/read_json.yaml",
+            "--inputs",
+            &inputs,
+        ],
+    );
     assert_eq!(ran.code, 0, "reading {uri}: {}", ran.stderr);
     ran.json()["results"]["doc"].clone()
 }
@@ -32,17 +40,41 @@ fn read_json(env: &[(&'static str, String)], uri: &str) -> Value {
 /// Copies a stored object back by staging it; returns its File object.
 fn read_file(env: &[(&'static str, String)], uri: &str) -> Value {
     let inputs = json!({ "f": uri }).to_string();
-    let ran = launch(env, &["--spec", "fixtures/specs/run/copy.yaml", "--inputs", &inputs]);
+    let ran = launch(
+        env,
+        &[
+            "--spec",
+            "fixtures/specs/run/copy.yaml",
+            "--inputs",
+            &inputs,
+        ],
+    );
     assert_eq!(ran.code, 0, "reading {uri}: {}", ran.stderr);
     ran.json()["results"]["copy"].clone()
 }
 
 fn echo_round_trip(env: Vec<(&'static str, String)>, prefix: &str) {
-    let ran = launch(&env, &["echo_test", "--run-id", "r-1", "--inputs", r#"{"text": "hello store"}"#, "--result-uri", prefix]);
+    let ran = launch(
+        &env,
+        &[
+            "echo_test",
+            "--run-id",
+            "r-1",
+            "--inputs",
+            r#"{"text": "hello store"}"#,
+            "--result-uri",
+            prefix,
+        ],
+    );
     assert_eq!(ran.code, 0, "{}", ran.stderr);
     let printed = ran.json();
     let results_uri = format!("{prefix}results.json");
-    assert!(ran.stderr.contains(&format!("results stored at {results_uri}")), "{}", ran.stderr);
+    assert!(
+        ran.stderr
+            .contains(&format!("results stored at {results_uri}")),
+        "{}",
+        ran.stderr
+    );
     let stored = read_json(&env, &results_uri);
     assert_eq!(stored, printed);
     assert_eq!(stored["results"], json!({"echo": "hello store"}));
@@ -64,7 +96,17 @@ fn echo_results_round_trip_through_azurite() {
 fn multipart(env: Vec<(&'static str, String)>, prefix: &str) {
     let mut env = env;
     env.push(("S3_UPLOAD_PART_MIN_SIZE", (5 << 20).to_string()));
-    let ran = launch(&env, &["--spec", "fixtures/specs/run/big_file.yaml", "--inputs", r#"{"mib": 12}"#, "--result-uri", prefix]);
+    let ran = launch(
+        &env,
+        &[
+            "--spec",
+            "fixtures/specs/run/big_file.yaml",
+            "--inputs",
+            r#"{"mib": 12}"#,
+            "--result-uri",
+            prefix,
+        ],
+    );
     assert_eq!(ran.code, 0, "{}", ran.stderr);
     let big = &ran.json()["results"]["big"];
     let location = big["location"].as_str().unwrap();
@@ -92,10 +134,21 @@ fn a_json_result_uri_names_the_object_on_s3() {
     let Some(s3) = S3::new() else { return };
     let env = s3.env(&s3.endpoint);
     let uri = s3.uri("jobs/42/summary.json");
-    let ran = launch(&env, &["--spec", "fixtures/specs/run/outputs.yaml", "--result-uri", &uri]);
+    let ran = launch(
+        &env,
+        &[
+            "--spec",
+            "fixtures/specs/run/outputs.yaml",
+            "--result-uri",
+            &uri,
+        ],
+    );
     assert_eq!(ran.code, 0, "{}", ran.stderr);
     let doc = ran.json();
-    assert_eq!(doc["results"]["one"]["location"], s3.uri("jobs/42/outputs/one/one.txt"));
+    assert_eq!(
+        doc["results"]["one"]["location"],
+        s3.uri("jobs/42/outputs/one/one.txt")
+    );
     assert_eq!(read_json(&env, &uri), doc);
 }
 
@@ -112,20 +165,47 @@ fn directories_and_secondary_files_stage_from_each_store() {
     .collect();
     for (env, prefix) in stores {
         // Store a File[] output folder, then stage that folder as a Directory.
-        let ran = launch(&env, &["--spec", "fixtures/specs/run/outputs.yaml", "--result-uri", &prefix]);
+        let ran = launch(
+            &env,
+            &[
+                "--spec",
+                "fixtures/specs/run/outputs.yaml",
+                "--result-uri",
+                &prefix,
+            ],
+        );
         assert_eq!(ran.code, 0, "{}", ran.stderr);
         let inputs = json!({ "d": format!("{prefix}outputs/many") }).to_string();
-        let ran = launch(&env, &["--spec", "fixtures/specs/run/listing.yaml", "--inputs", &inputs]);
+        let ran = launch(
+            &env,
+            &[
+                "--spec",
+                "fixtures/specs/run/listing.yaml",
+                "--inputs",
+                &inputs,
+            ],
+        );
         assert_eq!(ran.code, 0, "{}", ran.stderr);
         let doc = ran.json();
         assert_eq!(doc["results"]["names"], "a.txt\nb.txt");
-        assert_eq!(doc["inputs"]["d"]["location"], format!("{prefix}outputs/many"));
+        assert_eq!(
+            doc["inputs"]["d"]["location"],
+            format!("{prefix}outputs/many")
+        );
         assert_eq!(doc["inputs"]["d"]["basename"], "many");
 
         // A missing object is input_missing, naming the input and the URI.
         let missing = format!("{prefix}no/such.bam");
         let inputs = json!({ "bam": missing }).to_string();
-        let ran = launch(&env, &["--spec", "fixtures/specs/run/files_in.yaml", "--inputs", &inputs]);
+        let ran = launch(
+            &env,
+            &[
+                "--spec",
+                "fixtures/specs/run/files_in.yaml",
+                "--inputs",
+                &inputs,
+            ],
+        );
         assert_eq!(ran.code, 66, "{}", ran.stderr);
         assert_eq!(
             ran.json()["error"]["message"],
@@ -146,29 +226,63 @@ fn remote_basenames_keep_spaces_and_unicode() {
     .flatten()
     .collect();
     for (env, prefix) in stores {
-        let ran = launch(&env, &["--spec", "fixtures/specs/run/awkward_name.yaml", "--result-uri", &prefix]);
+        let ran = launch(
+            &env,
+            &[
+                "--spec",
+                "fixtures/specs/run/awkward_name.yaml",
+                "--result-uri",
+                &prefix,
+            ],
+        );
         assert_eq!(ran.code, 0, "{}", ran.stderr);
         let stored = ran.json()["results"]["f"].clone();
         let uri = format!("{prefix}outputs/f/my reads ü.fa");
         assert_eq!(stored["location"], uri);
         let inputs = json!({ "f": uri }).to_string();
-        let ran = launch(&env, &["--spec", "fixtures/specs/run/copy.yaml", "--inputs", &inputs]);
+        let ran = launch(
+            &env,
+            &[
+                "--spec",
+                "fixtures/specs/run/copy.yaml",
+                "--inputs",
+                &inputs,
+            ],
+        );
         assert_eq!(ran.code, 0, "{}", ran.stderr);
         let doc = ran.json();
         let f = &doc["inputs"]["f"];
         assert_eq!(f["basename"], "my reads ü.fa");
         assert_eq!(f["nameroot"], "my reads ü");
-        assert!(f["path"].as_str().unwrap().ends_with("/inputs/f/my reads ü.fa"));
+        assert!(
+            f["path"]
+                .as_str()
+                .unwrap()
+                .ends_with("/inputs/f/my reads ü.fa")
+        );
         assert_eq!(f["size"], 8);
         assert_eq!(doc["results"]["copy"]["checksum"], stored["checksum"]);
     }
 }
 
-fn survives(fault: Fault, env_for: impl Fn(&str) -> Vec<(&'static str, String)>, upstream: &str, prefix: &str) {
+fn survives(
+    fault: Fault,
+    env_for: impl Fn(&str) -> Vec<(&'static str, String)>,
+    upstream: &str,
+    prefix: &str,
+) {
     // Uploads: results and an output through a proxy that fails twice.
     let proxy = Proxy::start(upstream, fault, 2);
     let env = env_for(&proxy.url);
-    let ran = launch(&env, &["--spec", "fixtures/specs/run/outputs.yaml", "--result-uri", prefix]);
+    let ran = launch(
+        &env,
+        &[
+            "--spec",
+            "fixtures/specs/run/outputs.yaml",
+            "--result-uri",
+            prefix,
+        ],
+    );
     assert_eq!(ran.code, 0, "{fault:?}: {}", ran.stderr);
     assert_eq!(proxy.faults_left(), 0, "{fault:?}: the faults were not hit");
     // Downloads: stage the stored results back through a fresh faulty proxy.
@@ -183,23 +297,43 @@ fn survives(fault: Fault, env_for: impl Fn(&str) -> Vec<(&'static str, String)>,
 #[test]
 fn s3_transfers_survive_two_consecutive_faults() {
     let Some(s3) = S3::new() else { return };
-    for (i, fault) in [Fault::Unavailable, Fault::Drop, Fault::ResetMidBody].into_iter().enumerate() {
-        survives(fault, |url| s3.env(url), &s3.endpoint, &s3.uri(&format!("faults/{i}/")));
+    for (i, fault) in [Fault::Unavailable, Fault::Drop, Fault::ResetMidBody]
+        .into_iter()
+        .enumerate()
+    {
+        survives(
+            fault,
+            |url| s3.env(url),
+            &s3.endpoint,
+            &s3.uri(&format!("faults/{i}/")),
+        );
     }
 }
 
 #[test]
 fn azure_transfers_survive_two_consecutive_faults() {
     let Some(az) = Azurite::new() else { return };
-    for (i, fault) in [Fault::Unavailable, Fault::Drop, Fault::ResetMidBody].into_iter().enumerate() {
-        survives(fault, |url| az.env(url), &az.url, &az.uri(&format!("faults/{i}/")));
+    for (i, fault) in [Fault::Unavailable, Fault::Drop, Fault::ResetMidBody]
+        .into_iter()
+        .enumerate()
+    {
+        survives(
+            fault,
+            |url| az.env(url),
+            &az.url,
+            &az.uri(&format!("faults/{i}/")),
+        );
     }
 }
 
 #[test]
 fn an_unreachable_store_exits_75_in_bounded_time() {
     // A port nothing listens on.
-    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
     let endpoint = format!("http://127.0.0.1:{port}");
     let env = vec![
         ("AWS_ACCESS_KEY_ID", "test".to_string()),
@@ -215,9 +349,21 @@ fn an_unreachable_store_exits_75_in_bounded_time() {
     }
     let ran = run(cmd
         .env("OMNI_STORE_RETRY_TIMEOUT_S", "3")
-        .args(["run", "echo_test", "--inputs", r#"{"text": "x"}"#, "--result-uri", "s3://bucket/r/", "--workdir"])
+        .args([
+            "run",
+            "echo_test",
+            "--inputs",
+            r#"{"text": "x"}"#,
+            "--result-uri",
+            "s3://bucket/r/",
+            "--workdir",
+        ])
         .arg(base.path()));
-    assert!(started.elapsed() < Duration::from_secs(60), "took {:?}", started.elapsed());
+    assert!(
+        started.elapsed() < Duration::from_secs(60),
+        "took {:?}",
+        started.elapsed()
+    );
     assert_eq!(ran.code, 75, "{}", ran.stderr);
     let doc = ran.json();
     assert_eq!(doc["ok"], false);
@@ -225,7 +371,13 @@ fn an_unreachable_store_exits_75_in_bounded_time() {
     // The tool's own result is still there, and the results are kept locally.
     assert_eq!(doc["results"]["echo"], "x");
     let kept = format!("{}/results.json", doc["workdir"].as_str().unwrap());
-    assert!(ran.stderr.contains(&format!("results.json could not be stored; it is kept at {kept}")), "{}", ran.stderr);
+    assert!(
+        ran.stderr.contains(&format!(
+            "results.json could not be stored; it is kept at {kept}"
+        )),
+        "{}",
+        ran.stderr
+    );
     let local: Value = serde_json::from_str(&std::fs::read_to_string(&kept).unwrap()).unwrap();
     assert_eq!(local, doc);
 }

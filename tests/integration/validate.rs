@@ -11,7 +11,10 @@ fn bundled_specs_are_valid() {
         .collect();
     let ran = run(omni().arg("validate").args(&specs));
     assert_eq!(ran.code, 0, "{}", ran.stdout);
-    assert_eq!(ran.stdout, "3 specs checked: 3 valid, 0 invalid; 0 problems\n");
+    assert_eq!(
+        ran.stdout,
+        "3 specs checked: 3 valid, 0 invalid; 0 problems\n"
+    );
 }
 
 #[test]
@@ -77,7 +80,12 @@ fn json_format_is_machine_readable() {
 fn a_broken_fixture_names_its_line() {
     let ran = run(omni().args(["validate", "fixtures/specs/invalid/yaml_syntax.yaml"]));
     assert_eq!(ran.code, 78);
-    assert!(ran.stdout.starts_with("fixtures/specs/invalid/yaml_syntax.yaml:4:"), "{}", ran.stdout);
+    assert!(
+        ran.stdout
+            .starts_with("fixtures/specs/invalid/yaml_syntax.yaml:4:"),
+        "{}",
+        ran.stdout
+    );
 }
 
 #[test]
@@ -92,7 +100,12 @@ fn usage_errors_exit_64() {
     assert_eq!(ran.code, 64);
     let ran = run(omni().args(["validate", "--format", "xml", "tool-specs/echo_test.yaml"]));
     assert_eq!(ran.code, 64);
-    let ran = run(omni().args(["validate", "tool-specs/echo_test.yaml", "--inputs", "@does-not-exist.json"]));
+    let ran = run(omni().args([
+        "validate",
+        "tool-specs/echo_test.yaml",
+        "--inputs",
+        "@does-not-exist.json",
+    ]));
     assert_eq!(ran.code, 64);
     insta::assert_snapshot!(ran.stderr);
 }
@@ -101,7 +114,12 @@ fn usage_errors_exit_64() {
 fn a_missing_spec_file_is_reported() {
     let ran = run(omni().args(["validate", "no/such/spec.yaml"]));
     assert_eq!(ran.code, 78);
-    assert!(ran.stdout.contains("no/such/spec.yaml: cannot read the spec"), "{}", ran.stdout);
+    assert!(
+        ran.stdout
+            .contains("no/such/spec.yaml: cannot read the spec"),
+        "{}",
+        ran.stdout
+    );
 }
 
 #[test]
@@ -119,8 +137,14 @@ fn schema_describes_inputs_for_tool_calling() {
     let ran = run(omni().args(["schema", "tool-specs/blastn.yaml"]));
     assert_eq!(ran.code, 0);
     let schema: serde_json::Value = serde_json::from_str(&ran.stdout).unwrap();
-    assert_eq!(schema["required"], serde_json::json!(["query", "db", "db_name"]));
-    assert_eq!(schema["properties"]["outfmt"]["enum"], serde_json::json!(["6", "7", "10"]));
+    assert_eq!(
+        schema["required"],
+        serde_json::json!(["query", "db", "db_name"])
+    );
+    assert_eq!(
+        schema["properties"]["outfmt"]["enum"],
+        serde_json::json!(["6", "7", "10"])
+    );
     assert_eq!(schema["properties"]["max_target_seqs"]["minimum"], 1);
     assert_eq!(schema["additionalProperties"], false);
     insta::assert_json_snapshot!(schema);
