@@ -384,8 +384,9 @@ fn path_value(base: BaseType, value: &Value, paths: PathCheck) -> Result<Value, 
                         });
                     }
                     Ok(meta) if base == BaseType::File && !meta.is_file() => {
+                        let what = if meta.is_dir() { "a directory" } else { "not a regular file" };
                         return Err(invalid(format!(
-                            "\"{}\" is a directory, not a File",
+                            "\"{}\" is {what}, not a File",
                             local.display()
                         )));
                     }

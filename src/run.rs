@@ -64,7 +64,7 @@ pub fn run(req: RunRequest, env: &dyn Env) -> RunOutput {
             );
         }
     };
-    let (workdir, temporary) = match make_workdir(&contract) {
+    let workdir = match make_workdir(&contract) {
         Ok(w) => w,
         Err(error) => return failed(results, error, started),
     };
@@ -116,7 +116,7 @@ pub fn run(req: RunRequest, env: &dyn Env) -> RunOutput {
     }
     match (&contract.result, stored) {
         (Some(target), true) => {
-            if temporary && !contract.keep_workdir && error.is_none() {
+            if !contract.keep_workdir && error.is_none() {
                 let _ = std::fs::remove_dir_all(&workdir);
             } else {
                 notes.push(format!("work directory kept: {}", workdir.display()));
@@ -149,8 +149,8 @@ fn failed(mut results: Results, error: Error, started: DateTime<Utc>) -> RunOutp
 }
 
 /// `<base>/<run_id>` (made unique), base `--workdir` or `$TMPDIR/omni-launch`.
-/// Returns whether the directory is ours to remove.
-fn make_workdir(contract: &Contract) -> Result<(PathBuf, bool), Error> {
+/// The directory is the run's own: it is removed after a stored run.
+fn make_workdir(contract: &Contract) -> Result<PathBuf, Error> {
     let base = contract
         .workdir
         .clone()
@@ -182,7 +182,7 @@ fn make_workdir(contract: &Contract) -> Result<(PathBuf, bool), Error> {
     };
     std::fs::create_dir_all(dir.join(".omni-launch"))
         .map_err(|err| Error::internal("cannot create the work directory", err))?;
-    Ok((dir, true))
+    Ok(dir)
 }
 
 struct Pipeline<'a> {

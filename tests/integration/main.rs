@@ -5,6 +5,7 @@ mod blast;
 mod inputs;
 mod outputs;
 mod process;
+mod properties;
 mod proxy;
 mod render;
 mod run;

@@ -1,0 +1,139 @@
+//! Property tests of the invariants: whatever the value, rendering then
+//! running gives it back byte for byte; no text makes the parsers panic.
+
+use std::process::Command as Process;
+
+use omni_launch::render::{self, Rendered};
+use omni_launch::spec::Command;
+use proptest::prelude::*;
+
+fn ctx(s: &str) -> minijinja::Value {
+    minijinja::Value::from(minijinja::value::Serde(serde_json::json!({ "s": s, "xs": [s, s] })))
+}
+
+/// Strings built from the characters that matter to a shell, plus any
+/// unicode (NUL excluded: it is refused before rendering).
+fn hostile() -> impl Strategy<Value = String> {
+    let pieces = prop_oneof![
+        Just("'".to_string()),
+        Just("\"".to_string()),
+        Just("\\".to_string()),
+        Just("$(".to_string()),
+        Just("`".to_string()),
+        Just("\n".to_string()),
+        Just("*".to_string()),
+        Just("-".to_string()),
+        Just("$HOME".to_string()),
+        Just(" ".to_string()),
+        "[^\u{0}]{0,4}",
+    ];
+    prop::collection::vec(pieces, 0..8).prop_map(|v| v.concat())
+}
+
+fn sh_output(script: &str) -> Vec<u8> {
+    Process::new("/bin/sh")
+        .arg("-c")
+        .arg(script)
+        .env_clear()
+        .output()
+        .unwrap()
+        .stdout
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(200))]
+
+    #[test]
+    fn shell_mode_gives_values_back(s in hostile()) {
+        let Rendered::Shell(script) = render::command(&Command::Shell("printf '%s' {{ s }}".into()), &ctx(&s)).unwrap() else {
+            unreachable!()
+        };
+        prop_assert_eq!(sh_output(&script), s.as_bytes());
+    }
+
+    #[test]
+    fn shell_mode_concatenation_stays_one_word(s in hostile()) {
+        let Rendered::Shell(script) = render::command(&Command::Shell("printf '<%s>' {{ s }}/{{ s }} {{ xs }}".into()), &ctx(&s)).unwrap() else {
+            unreachable!()
+        };
+        prop_assert_eq!(sh_output(&script), format!("<{s}/{s}><{s}><{s}>").into_bytes());
+    }
+
+    #[test]
+    fn argv_mode_gives_values_back(s in hostile()) {
+        let Rendered::Argv(args) = render::command(
+            &Command::Argv(vec!["printf".into(), "%s".into(), "{{ s }}".into()]),
+            &ctx(&s),
+        ).unwrap() else {
+            unreachable!()
+        };
+        let out = Process::new(&args[0]).args(&args[1..]).output().unwrap().stdout;
+        prop_assert_eq!(out, s.as_bytes());
+    }
+
+    #[test]
+    fn any_text_is_a_spec_or_a_diagnostic(text in "\\PC{0,200}") {
+        let _ = omni_launch::spec::parse(&text, "prop.yaml");
+    }
+
+    #[test]
+    fn any_json_is_inputs_or_problems(doc in arb_json()) {
+        let spec = omni_launch::spec::load(&crate::util::fixture("specs/valid/all_types.yaml")).unwrap();
+        let result = omni_launch::inputs::validate(
+            &spec,
+            &doc,
+            omni_launch::inputs::PathCheck { must_exist: true, base_dir: std::path::Path::new("/") },
+        );
+        if let Err(problems) = result {
+            prop_assert!(!problems.is_empty());
+            for p in problems {
+                prop_assert!(p.path.starts_with("inputs"));
+            }
+        }
+    }
+
+    #[test]
+    fn valid_strings_are_kept_exactly(s in "[^\u{0}]{0,40}") {
+        let spec = omni_launch::spec::parse(
+            "id: t\ninputs:\n  s: {type: string}\ncommand: echo {{ s }}\n",
+            "t.yaml",
+        ).unwrap();
+        let doc = serde_json::json!({ "s": s });
+        let values = omni_launch::inputs::validate(
+            &spec,
+            &doc,
+            omni_launch::inputs::PathCheck { must_exist: true, base_dir: std::path::Path::new("/") },
+        ).unwrap();
+        prop_assert_eq!(&values["s"], &doc["s"]);
+    }
+}
+
+fn arb_json() -> impl Strategy<Value = serde_json::Value> {
+    let leaf = prop_oneof![
+        Just(serde_json::Value::Null),
+        any::<bool>().prop_map(serde_json::Value::from),
+        any::<i64>().prop_map(serde_json::Value::from),
+        any::<f64>().prop_filter("finite", |f| f.is_finite()).prop_map(serde_json::Value::from),
+        "\\PC{0,12}".prop_map(serde_json::Value::from),
+        Just(serde_json::json!("name")),
+        Just(serde_json::json!({"class": "File", "path": "/etc/hostname"})),
+    ];
+    leaf.prop_recursive(3, 24, 6, |inner| {
+        prop_oneof![
+            prop::collection::vec(inner.clone(), 0..4).prop_map(serde_json::Value::from),
+            prop::collection::btree_map(
+                prop_oneof![
+                    Just("name".to_string()),
+                    Just("count".to_string()),
+                    Just("reads".to_string()),
+                    Just("mode".to_string()),
+                    Just("tags".to_string()),
+                    "[a-z]{1,5}"
+                ],
+                inner,
+                0..5
+            )
+            .prop_map(|m| serde_json::Value::Object(m.into_iter().collect())),
+        ]
+    })
+}
