@@ -384,7 +384,11 @@ fn path_value(base: BaseType, value: &Value, paths: PathCheck) -> Result<Value, 
                         });
                     }
                     Ok(meta) if base == BaseType::File && !meta.is_file() => {
-                        let what = if meta.is_dir() { "a directory" } else { "not a regular file" };
+                        let what = if meta.is_dir() {
+                            "a directory"
+                        } else {
+                            "not a regular file"
+                        };
                         return Err(invalid(format!(
                             "\"{}\" is {what}, not a File",
                             local.display()

@@ -1,7 +1,7 @@
 //! The real `blastn` from ncbi-blast+, with a database built by the
 //! bundled makeblastdb spec.
 
-use crate::util::{omni, run, workdir};
+use crate::util::{launch, workdir};
 
 const SUBJECT: &str = ">seq1 test subject\nATGGCGTACGCTAGCTAGGCTAGCTAGCATCGATCGATCGACTAGCTAGCTAGCATCGACTAGCTACGATCG\nATCGATCGTAGCTAGCTAGCTAGGATCGATCGATCGTAGCTAGCTAGCTAGCATGCATCGATCGACTGACT\n>seq2 another\nTTTTGGGGCCCCAAAATTTTGGGGCCCCAAAAGGGGTTTTCCCCAAAAGGGGTTTTCCCCAAAATTTTGGGG\n";
 const QUERY: &str = ">q1\nGCTAGCTAGGCTAGCTAGCATCGATCGATCGACTAGCTAGCTAGCATCG\n";
@@ -21,7 +21,6 @@ fn blastn_finds_hits_in_a_database_built_by_makeblastdb() {
         return;
     }
     let data = workdir();
-    let base = workdir();
     let store = workdir();
     std::fs::write(data.path().join("subject.fa"), SUBJECT).unwrap();
     std::fs::write(data.path().join("query.fa"), QUERY).unwrap();
@@ -30,17 +29,13 @@ fn blastn_finds_hits_in_a_database_built_by_makeblastdb() {
     let db_uri = format!("file://{}/db-run/", store.path().display());
     let inputs =
         serde_json::json!({"sequences": data.path().join("subject.fa"), "db_name": "subject"});
-    let ran = run(omni()
-        .args([
-            "run",
-            "makeblastdb",
-            "--inputs",
-            &inputs.to_string(),
-            "--result-uri",
-            &db_uri,
-            "--workdir",
-        ])
-        .arg(base.path()));
+    let ran = launch(&[
+        "makeblastdb",
+        "--inputs",
+        &inputs.to_string(),
+        "--result-uri",
+        &db_uri,
+    ]);
     assert_eq!(ran.code, 0, "{}", ran.stderr);
     let db_files = ran.json()["results"]["db"].as_array().unwrap().len();
     assert!(db_files >= 3, "makeblastdb wrote {db_files} files");
@@ -54,18 +49,14 @@ fn blastn_finds_hits_in_a_database_built_by_makeblastdb() {
         "evalue": 1e-5,
         "max_target_seqs": 5,
     });
-    let ran = run(omni()
-        .args([
-            "run",
-            "blastn",
-            "--inputs",
-            &inputs.to_string(),
-            "--resources",
-            r#"{"cpu": 2}"#,
-            "--keep-workdir",
-            "--workdir",
-        ])
-        .arg(base.path()));
+    let ran = launch(&[
+        "blastn",
+        "--inputs",
+        &inputs.to_string(),
+        "--resources",
+        r#"{"cpu": 2}"#,
+        "--keep-workdir",
+    ]);
     assert_eq!(ran.code, 0, "{}", ran.stderr);
     let doc = ran.json();
     assert!(

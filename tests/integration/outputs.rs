@@ -2,19 +2,11 @@
 
 use serde_json::json;
 
-use crate::util::{omni, run, workdir};
+use crate::util::{launch, workdir};
 
 #[test]
 fn every_output_kind_is_collected() {
-    let base = workdir();
-    let ran = run(omni()
-        .args([
-            "run",
-            "--spec",
-            "fixtures/specs/run/outputs.yaml",
-            "--workdir",
-        ])
-        .arg(base.path()));
+    let ran = launch(&["--spec", "fixtures/specs/run/outputs.yaml"]);
     assert_eq!(ran.code, 0, "{}", ran.stderr);
     let doc = ran.json();
     let r = &doc["results"];
@@ -58,10 +50,7 @@ fn every_output_kind_is_collected() {
 
 #[test]
 fn a_symlink_out_of_the_work_directory_is_refused() {
-    let base = workdir();
-    let ran = run(omni()
-        .args(["run", "--spec", "fixtures/specs/run/leak.yaml", "--workdir"])
-        .arg(base.path()));
+    let ran = launch(&["--spec", "fixtures/specs/run/leak.yaml"]);
     assert_eq!(ran.code, 70);
     let doc = ran.json();
     assert_eq!(
@@ -72,23 +61,18 @@ fn a_symlink_out_of_the_work_directory_is_refused() {
 
 #[test]
 fn file_inputs_become_cwl_file_objects() {
-    let base = workdir();
     let data = workdir();
     for name in ["x.y.bam", "x.y.bam.bai", "x.y.csi", "more 1.txt"] {
         std::fs::write(data.path().join(name), name).unwrap();
     }
     let bam = data.path().join("x.y.bam");
     let inputs = json!({"bam": bam, "more": [data.path().join("more 1.txt")]});
-    let ran = run(omni()
-        .args([
-            "run",
-            "--spec",
-            "fixtures/specs/run/files_in.yaml",
-            "--inputs",
-            &inputs.to_string(),
-            "--workdir",
-        ])
-        .arg(base.path()));
+    let ran = launch(&[
+        "--spec",
+        "fixtures/specs/run/files_in.yaml",
+        "--inputs",
+        &inputs.to_string(),
+    ]);
     assert_eq!(ran.code, 0, "{}", ran.stderr);
     let doc = ran.json();
     assert_eq!(
@@ -110,16 +94,12 @@ fn file_inputs_become_cwl_file_objects() {
 
     // A required secondary file that is missing is input_missing.
     std::fs::remove_file(data.path().join("x.y.bam.bai")).unwrap();
-    let ran = run(omni()
-        .args([
-            "run",
-            "--spec",
-            "fixtures/specs/run/files_in.yaml",
-            "--inputs",
-            &json!({"bam": bam}).to_string(),
-            "--workdir",
-        ])
-        .arg(base.path()));
+    let ran = launch(&[
+        "--spec",
+        "fixtures/specs/run/files_in.yaml",
+        "--inputs",
+        &json!({"bam": bam}).to_string(),
+    ]);
     assert_eq!(ran.code, 66);
     assert!(
         ran.json()["error"]["message"]

@@ -3,7 +3,7 @@
 use std::io::Read;
 use std::time::{Duration, Instant};
 
-use crate::util::{omni, omni_std, ran, run, workdir};
+use crate::util::{launch, omni_std, ran, workdir};
 
 fn alive(pid: i32) -> bool {
     // Signal 0 checks existence; a zombie counts as gone.
@@ -21,21 +21,16 @@ fn read_pid(workdir: &str) -> i32 {
 
 #[test]
 fn a_time_limit_stops_the_tool_and_its_children() {
-    let base = workdir();
     let started = Instant::now();
-    let ran = run(omni()
-        .args([
-            "run",
-            "--spec",
-            "fixtures/specs/run/sleep.yaml",
-            "--inputs",
-            r#"{"secs": 60}"#,
-            "--timeout",
-            "1",
-            "--keep-workdir",
-            "--workdir",
-        ])
-        .arg(base.path()));
+    let ran = launch(&[
+        "--spec",
+        "fixtures/specs/run/sleep.yaml",
+        "--inputs",
+        r#"{"secs": 60}"#,
+        "--timeout",
+        "1",
+        "--keep-workdir",
+    ]);
     assert!(started.elapsed() < Duration::from_secs(20));
     assert_eq!(ran.code, 124, "{}", ran.stderr);
     let doc = ran.json();
@@ -52,19 +47,14 @@ fn a_time_limit_stops_the_tool_and_its_children() {
 
 #[test]
 fn the_time_limit_comes_from_resources_too() {
-    let base = workdir();
-    let ran = run(omni()
-        .args([
-            "run",
-            "--spec",
-            "fixtures/specs/run/sleep.yaml",
-            "--inputs",
-            r#"{"secs": 60}"#,
-            "--resources",
-            r#"{"time_limit_s": 1}"#,
-            "--workdir",
-        ])
-        .arg(base.path()));
+    let ran = launch(&[
+        "--spec",
+        "fixtures/specs/run/sleep.yaml",
+        "--inputs",
+        r#"{"secs": 60}"#,
+        "--resources",
+        r#"{"time_limit_s": 1}"#,
+    ]);
     assert_eq!(ran.code, 124);
 }
 
@@ -158,17 +148,12 @@ fn a_gib_of_stdout_streams_with_flat_memory() {
 
 #[test]
 fn usage_is_measured() {
-    let base = workdir();
-    let ran = run(omni()
-        .args([
-            "run",
-            "--spec",
-            "fixtures/specs/run/big_stdout.yaml",
-            "--inputs",
-            r#"{"mib": 64}"#,
-            "--workdir",
-        ])
-        .arg(base.path()));
+    let ran = launch(&[
+        "--spec",
+        "fixtures/specs/run/big_stdout.yaml",
+        "--inputs",
+        r#"{"mib": 64}"#,
+    ]);
     assert_eq!(ran.code, 0);
     let usage = &ran.json()["usage"];
     assert!(usage["max_rss_kb"].as_i64().unwrap() > 0);

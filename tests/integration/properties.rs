@@ -8,7 +8,9 @@ use omni_launch::spec::Command;
 use proptest::prelude::*;
 
 fn ctx(s: &str) -> minijinja::Value {
-    minijinja::Value::from(minijinja::value::Serde(serde_json::json!({ "s": s, "xs": [s, s] })))
+    minijinja::Value::from(minijinja::value::Serde(
+        serde_json::json!({ "s": s, "xs": [s, s] }),
+    ))
 }
 
 /// Strings built from the characters that matter to a shell, plus any
@@ -113,7 +115,9 @@ fn arb_json() -> impl Strategy<Value = serde_json::Value> {
         Just(serde_json::Value::Null),
         any::<bool>().prop_map(serde_json::Value::from),
         any::<i64>().prop_map(serde_json::Value::from),
-        any::<f64>().prop_filter("finite", |f| f.is_finite()).prop_map(serde_json::Value::from),
+        any::<f64>()
+            .prop_filter("finite", |f| f.is_finite())
+            .prop_map(serde_json::Value::from),
         "\\PC{0,12}".prop_map(serde_json::Value::from),
         Just(serde_json::json!("name")),
         Just(serde_json::json!({"class": "File", "path": "/etc/hostname"})),

@@ -1,6 +1,6 @@
 //! `omni-launch render` and the quoting guarantee, end to end.
 
-use crate::util::{omni, run, workdir};
+use crate::util::{launch, omni, run};
 
 #[test]
 fn render_prints_the_command_and_runs_nothing() {
@@ -58,19 +58,14 @@ const HOSTILE: &[&str] = &[
 #[test]
 fn hostile_values_come_back_exactly_in_shell_mode() {
     for value in HOSTILE {
-        let base = workdir();
         let inputs = serde_json::json!({ "s": value });
-        let ran = run(omni()
-            .args([
-                "run",
-                "--spec",
-                "fixtures/specs/run/printf.yaml",
-                "--inputs",
-                &inputs.to_string(),
-                "--keep-workdir",
-                "--workdir",
-            ])
-            .arg(base.path()));
+        let ran = launch(&[
+            "--spec",
+            "fixtures/specs/run/printf.yaml",
+            "--inputs",
+            &inputs.to_string(),
+            "--keep-workdir",
+        ]);
         assert_eq!(ran.code, 0, "{value:?}: {}", ran.stderr);
         let doc = ran.json();
         let stdout =
@@ -87,19 +82,14 @@ fn hostile_values_come_back_exactly_in_shell_mode() {
 #[test]
 fn hostile_values_come_back_exactly_in_argv_mode() {
     for value in HOSTILE {
-        let base = workdir();
         let inputs = serde_json::json!({ "text": value });
-        let ran = run(omni()
-            .args([
-                "run",
-                "--spec",
-                "fixtures/specs/run/argv.yaml",
-                "--inputs",
-                &inputs.to_string(),
-                "--keep-workdir",
-                "--workdir",
-            ])
-            .arg(base.path()));
+        let ran = launch(&[
+            "--spec",
+            "fixtures/specs/run/argv.yaml",
+            "--inputs",
+            &inputs.to_string(),
+            "--keep-workdir",
+        ]);
         assert_eq!(ran.code, 0, "{value:?}: {}", ran.stderr);
         let doc = ran.json();
         let stdout =

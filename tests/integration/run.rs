@@ -2,7 +2,7 @@
 
 use serde_json::json;
 
-use crate::util::{omni, redact, run, workdir};
+use crate::util::{launch, omni, redact, run, workdir};
 
 /// The README's main-job command, unchanged.
 #[test]
@@ -61,17 +61,12 @@ fn flags_override_the_environment() {
 
 #[test]
 fn a_run_id_is_generated_when_absent() {
-    let base = workdir();
-    let ran = run(omni()
-        .args([
-            "run",
-            "--spec",
-            "tool-specs/echo_test.yaml",
-            "--inputs",
-            r#"{"text":"x"}"#,
-            "--workdir",
-        ])
-        .arg(base.path()));
+    let ran = launch(&[
+        "--spec",
+        "tool-specs/echo_test.yaml",
+        "--inputs",
+        r#"{"text":"x"}"#,
+    ]);
     assert_eq!(ran.code, 0, "{}", ran.stderr);
     let id = ran.json()["run_id"].as_str().unwrap().to_string();
     assert!(id.starts_with("run-"), "{id}");
@@ -92,17 +87,12 @@ fn specs_dir_from_the_environment() {
 
 #[test]
 fn the_tools_own_exit_code_passes_through() {
-    let base = workdir();
-    let ran = run(omni()
-        .args([
-            "run",
-            "--spec",
-            "fixtures/specs/run/exit_code.yaml",
-            "--inputs",
-            r#"{"code": 3}"#,
-            "--workdir",
-        ])
-        .arg(base.path()));
+    let ran = launch(&[
+        "--spec",
+        "fixtures/specs/run/exit_code.yaml",
+        "--inputs",
+        r#"{"code": 3}"#,
+    ]);
     assert_eq!(ran.code, 3);
     let doc = ran.json();
     assert_eq!(doc["ok"], false);
@@ -312,21 +302,16 @@ fn invalid_inputs_name_every_field() {
 
 #[test]
 fn results_go_to_a_file_uri() {
-    let base = workdir();
     let store = workdir();
     let uri = format!("file://{}/runs/r-1/", store.path().display());
-    let ran = run(omni()
-        .args([
-            "run",
-            "--spec",
-            "fixtures/specs/run/outputs.yaml",
-            "--run-id",
-            "r-1",
-            "--result-uri",
-            &uri,
-            "--workdir",
-        ])
-        .arg(base.path()));
+    let ran = launch(&[
+        "--spec",
+        "fixtures/specs/run/outputs.yaml",
+        "--run-id",
+        "r-1",
+        "--result-uri",
+        &uri,
+    ]);
     assert_eq!(ran.code, 0, "{}", ran.stderr);
     let doc = ran.json();
     let stored: serde_json::Value = serde_json::from_str(
@@ -350,20 +335,15 @@ fn results_go_to_a_file_uri() {
 
 #[test]
 fn a_json_result_uri_names_the_results_object() {
-    let base = workdir();
     let store = workdir();
     let uri = format!("file://{}/out/summary.json", store.path().display());
-    let ran = run(omni()
-        .args([
-            "run",
-            "--spec",
-            "fixtures/specs/run/outputs.yaml",
-            "--result-uri",
-            &uri,
-            "--keep-workdir",
-            "--workdir",
-        ])
-        .arg(base.path()));
+    let ran = launch(&[
+        "--spec",
+        "fixtures/specs/run/outputs.yaml",
+        "--result-uri",
+        &uri,
+        "--keep-workdir",
+    ]);
     assert_eq!(ran.code, 0, "{}", ran.stderr);
     assert!(store.path().join("out/summary.json").is_file());
     assert!(store.path().join("out/outputs/one/one.txt").is_file());
@@ -373,21 +353,16 @@ fn a_json_result_uri_names_the_results_object() {
 
 #[test]
 fn a_failed_run_is_stored_too() {
-    let base = workdir();
     let store = workdir();
     let uri = format!("file://{}/r/", store.path().display());
-    let ran = run(omni()
-        .args([
-            "run",
-            "--spec",
-            "fixtures/specs/run/exit_code.yaml",
-            "--inputs",
-            r#"{"code": 9}"#,
-            "--result-uri",
-            &uri,
-            "--workdir",
-        ])
-        .arg(base.path()));
+    let ran = launch(&[
+        "--spec",
+        "fixtures/specs/run/exit_code.yaml",
+        "--inputs",
+        r#"{"code": 9}"#,
+        "--result-uri",
+        &uri,
+    ]);
     assert_eq!(ran.code, 9);
     let stored: serde_json::Value = serde_json::from_str(
         &std::fs::read_to_string(store.path().join("r/results.json")).unwrap(),
@@ -399,42 +374,32 @@ fn a_failed_run_is_stored_too() {
 
 #[test]
 fn env_templates_reach_the_tool() {
-    let base = workdir();
-    let ran = run(omni()
-        .args([
-            "run",
-            "--spec",
-            "fixtures/specs/run/env.yaml",
-            "--run-id",
-            "env-1",
-            "--inputs",
-            r#"{"greeting": "hi $(x)"}"#,
-            "--resources",
-            r#"{"cpu": 4}"#,
-            "--workdir",
-        ])
-        .arg(base.path()));
+    let ran = launch(&[
+        "--spec",
+        "fixtures/specs/run/env.yaml",
+        "--run-id",
+        "env-1",
+        "--inputs",
+        r#"{"greeting": "hi $(x)"}"#,
+        "--resources",
+        r#"{"cpu": 4}"#,
+    ]);
     assert_eq!(ran.code, 0, "{}", ran.stderr);
     assert_eq!(ran.json()["results"]["out"], "hi $(x), env/4/env-1");
 }
 
 #[test]
 fn a_rerun_with_the_same_id_gets_its_own_directory() {
-    let base = workdir();
     let mut dirs = Vec::new();
     for _ in 0..2 {
-        let ran = run(omni()
-            .args([
-                "run",
-                "--spec",
-                "tool-specs/echo_test.yaml",
-                "--run-id",
-                "same",
-                "--inputs",
-                r#"{"text": "x"}"#,
-                "--workdir",
-            ])
-            .arg(base.path()));
+        let ran = launch(&[
+            "--spec",
+            "tool-specs/echo_test.yaml",
+            "--run-id",
+            "same",
+            "--inputs",
+            r#"{"text": "x"}"#,
+        ]);
         assert_eq!(ran.code, 0);
         dirs.push(ran.json()["workdir"].as_str().unwrap().to_string());
     }

@@ -55,6 +55,8 @@ pub struct Ran {
     pub code: i32,
     pub stdout: String,
     pub stderr: String,
+    /// The work-directory base of a `launch`, removed with the result.
+    _base: Option<tempfile::TempDir>,
 }
 
 impl Ran {
@@ -73,11 +75,33 @@ pub fn ran(output: Output) -> Ran {
         code: output.status.code().unwrap_or(-1),
         stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
         stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
+        _base: None,
     }
 }
 
 pub fn run(cmd: &mut assert_cmd::Command) -> Ran {
     ran(cmd.output().expect("the binary runs"))
+}
+
+/// `omni-launch run ARGS… --workdir <fresh base>`; the base lives as long
+/// as the result.
+pub fn launch(args: &[&str]) -> Ran {
+    launch_with(&[], args)
+}
+
+/// `launch` with extra environment variables.
+pub fn launch_with(env: &[(&str, &str)], args: &[&str]) -> Ran {
+    let base = workdir();
+    let mut cmd = omni();
+    cmd.envs(env.iter().copied())
+        .arg("run")
+        .args(args)
+        .arg("--workdir")
+        .arg(base.path());
+    Ran {
+        _base: Some(base),
+        ..run(&mut cmd)
+    }
 }
 
 /// A fresh work-directory base for one test.
