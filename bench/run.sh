@@ -23,9 +23,10 @@ peak_kib() { /usr/bin/time -f %M "$@" 2>&1 >/dev/null | tail -1; }
 rows=()
 
 echo "== start-up overhead: echo_test vs sh -c" >&2
+echo '{"text": "hello world"}' > "$TMP/echo.json.in"
 hyperfine -N --warmup 20 --runs 200 --export-json "$TMP/echo.json" \
   "sh -c \"printf '%s\\\\n' 'hello world'\"" \
-  "$BIN run --spec tool-specs/echo_test.yaml --inputs {\"text\":\"hello-world\"} --workdir $WORK" >&2
+  "$BIN run --spec tool-specs/echo_test.yaml --inputs @$TMP/echo.json.in --workdir $WORK" >&2
 bare=$(median "$TMP/echo.json" 0); ours=$(median "$TMP/echo.json" 1)
 overhead=$(python3 -c "print(f'{($ours-$bare)*1000:.2f} ms')")
 rss=$(peak_kib "$BIN" run --spec tool-specs/echo_test.yaml --inputs '{"text":"x"}' --workdir "$WORK")
@@ -41,7 +42,10 @@ v=$(median "$TMP/validate.json" 0)
 rows+=("| validate 1,000 specs | | $(ms "$v") | |")
 
 echo "== 1 GiB of stdout: captured vs cmd | cat > file" >&2
+# Both write a new file each run, with the previous one removed and synced
+# away first, so neither pays for the other's writeback.
 hyperfine --warmup 1 --runs 5 --export-json "$TMP/stdout.json" \
+  --prepare "rm -rf $WORK/* $TMP/bare.out; sync" \
   "head -c 1024M /dev/zero | cat > $TMP/bare.out" \
   "$BIN run --spec fixtures/specs/run/big_stdout.yaml --inputs '{\"mib\": 1024}' --workdir $WORK 2>/dev/null >/dev/null" >&2
 bare=$(median "$TMP/stdout.json" 0); ours=$(median "$TMP/stdout.json" 1)

@@ -23,7 +23,13 @@ pub struct Places<'a> {
     pub stderr: &'a Path,
 }
 
-pub fn collect(spec: &Spec, places: &Places) -> Result<IndexMap<String, Value>, Error> {
+/// Collects every output. `checksums`: hash File outputs here; a run that
+/// uploads them hashes them during the upload instead (one pass, not two).
+pub fn collect(
+    spec: &Spec,
+    places: &Places,
+    checksums: bool,
+) -> Result<IndexMap<String, Value>, Error> {
     let root = places
         .workdir
         .canonicalize()
@@ -31,7 +37,7 @@ pub fn collect(spec: &Spec, places: &Places) -> Result<IndexMap<String, Value>, 
     let mut results = IndexMap::new();
     for (name, output) in &spec.outputs {
         let value = match &output.kind {
-            OutputKind::Files { glob, many } => files(output, glob, *many, &root)?,
+            OutputKind::Files { glob, many } => files(output, glob, *many, &root, checksums)?,
             OutputKind::Value { ty, from } => value(output, *ty, from, places, &root)?,
         };
         results.insert(name.clone(), value);
@@ -43,7 +49,13 @@ fn missing(output: &OutputSpec, message: String) -> Error {
     Error::OutputMissing(format!("output `{}`: {message}", output.name))
 }
 
-fn files(output: &OutputSpec, pattern: &str, many: bool, root: &Path) -> Result<Value, Error> {
+fn files(
+    output: &OutputSpec,
+    pattern: &str,
+    many: bool,
+    root: &Path,
+    checksums: bool,
+) -> Result<Value, Error> {
     let full = format!(
         "{}/{pattern}",
         glob::Pattern::escape(&root.to_string_lossy())
@@ -80,7 +92,7 @@ fn files(output: &OutputSpec, pattern: &str, many: bool, root: &Path) -> Result<
     }
     matches.sort();
     let object = |path: &Path| {
-        crate::runtime::file_object(path, None, output.format.as_deref(), true)
+        crate::runtime::file_object(path, None, output.format.as_deref(), checksums)
             .map_err(|err| missing(output, format!("cannot read \"{}\": {err}", path.display())))
     };
     if many {

@@ -305,6 +305,7 @@ impl Pipeline<'_> {
                 stdout: &job.stdout_path,
                 stderr: &job.stderr_path,
             },
+            self.contract.result.is_none(),
         )?;
         Ok(())
     }
@@ -522,12 +523,12 @@ async fn upload_outputs(
     .buffered(4)
     .collect::<Vec<_>>()
     .await;
-    for result in uploads {
-        result?;
-    }
-    for (object, (_, key)) in objects.into_iter().zip(&jobs) {
+    for ((object, (_, key)), sha1) in objects.into_iter().zip(&jobs).zip(uploads) {
+        let sha1 = sha1?;
         if let Value::Object(map) = object {
             map.insert("location".into(), store.uri.uri_of(key).into());
+            // Stored outputs are hashed on the way up, in the same pass.
+            map.insert("checksum".into(), format!("sha1${sha1}").into());
         }
     }
     Ok(())

@@ -15,6 +15,7 @@ use object_store::path::Path as Key;
 use object_store::{
     Attribute, Attributes, BackoffConfig, ClientOptions, ObjectStore, ObjectStoreExt, RetryConfig,
 };
+use sha1::Digest;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 use crate::error::Error;
@@ -267,13 +268,14 @@ impl Store {
         })
     }
 
-    /// Uploads a local file to `key`, streaming it in parts.
+    /// Uploads a local file to `key`, streaming it in parts; returns the
+    /// SHA-1 of the bytes sent (hex), computed on the way.
     pub async fn upload_file(
         &self,
         local: &Path,
         key: &str,
         content_type: Option<&str>,
-    ) -> Result<(), Error> {
+    ) -> Result<String, Error> {
         let mut file = tokio::fs::File::open(local)
             .await
             .map_err(|err| Error::internal(format!("cannot open {}", local.display()), err))?;
@@ -282,6 +284,7 @@ impl Store {
             .with_max_concurrency(4)
             .with_attributes(attributes);
         let mut buf = vec![0u8; 1 << 20];
+        let mut sha1 = sha1::Sha1::new();
         loop {
             let n = file
                 .read(&mut buf)
@@ -290,6 +293,7 @@ impl Store {
             if n == 0 {
                 break;
             }
+            sha1.update(&buf[..n]);
             if let Err(err) = writer.write_all(&buf[..n]).await {
                 let _ = writer.abort().await;
                 return Err(self.io_error(key, err));
@@ -300,7 +304,7 @@ impl Store {
             .shutdown()
             .await
             .map_err(|err| self.io_error(key, err))?;
-        Ok(())
+        Ok(hex::encode(sha1.finalize()))
     }
 
     /// Writes a small object in one request.

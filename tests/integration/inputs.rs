@@ -161,7 +161,7 @@ fn files_and_directories() {
             "",
         ),
         (
-            json!({"reads": [{"class": "File", "location": "file:///etc/hostname"}]}),
+            json!({"reads": [{"class": "File", "location": "file:///etc/passwd"}]}),
             "",
         ),
         (

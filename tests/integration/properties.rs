@@ -120,7 +120,7 @@ fn arb_json() -> impl Strategy<Value = serde_json::Value> {
             .prop_map(serde_json::Value::from),
         "\\PC{0,12}".prop_map(serde_json::Value::from),
         Just(serde_json::json!("name")),
-        Just(serde_json::json!({"class": "File", "path": "/etc/hostname"})),
+        Just(serde_json::json!({"class": "File", "path": "/etc/passwd"})),
     ];
     leaf.prop_recursive(3, 24, 6, |inner| {
         prop_oneof![

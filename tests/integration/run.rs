@@ -405,3 +405,19 @@ fn a_rerun_with_the_same_id_gets_its_own_directory() {
     }
     assert_ne!(dirs[0], dirs[1]);
 }
+
+#[test]
+fn inputs_from_stdin_and_from_a_file() {
+    let base = workdir();
+    let ran = run(omni()
+        .args(["run", "echo_test", "--inputs", "-", "--workdir"])
+        .arg(base.path())
+        .write_stdin(r#"{"text": "from stdin"}"#));
+    assert_eq!(ran.code, 0, "{}", ran.stderr);
+    assert_eq!(ran.json()["results"]["echo"], "from stdin");
+    let file = base.path().join("inputs.json");
+    std::fs::write(&file, r#"{"text": "from a file"}"#).unwrap();
+    let at = format!("@{}", file.display());
+    let ran = launch(&["echo_test", "--inputs", &at]);
+    assert_eq!(ran.json()["results"]["echo"], "from a file");
+}

@@ -7,18 +7,13 @@ use serde_json::{Value, json};
 
 use crate::proxy::{Fault, Proxy};
 use crate::servers::{Azurite, S3};
-use crate::util::{Ran, omni, run, workdir};
+use crate::util::{Ran, launch_with, omni, run, workdir};
 
 /// Runs the launcher with a store's environment.
 fn launch(env: &[(&'static str, String)], args: &[&str]) -> Ran {
-    let base = workdir();
-    let mut cmd = omni();
-    for (k, v) in env {
-        cmd.env(k, v);
-    }
-    cmd.env("OMNI_STORE_RETRY_TIMEOUT_S", "20");
-    cmd.arg("run").args(args).arg("--workdir").arg(base.path());
-    run(&mut cmd)
+    let mut pairs: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    pairs.push(("OMNI_STORE_RETRY_TIMEOUT_S", "20"));
+    launch_with(&pairs, args)
 }
 
 /// Reads a stored JSON object back by staging it as an input.
