@@ -85,22 +85,11 @@ fn run_command(req: contract::RunRequest) -> i32 {
 
 fn render(args: RenderArgs) -> Result<(), Error> {
     let spec = run::load_spec(&args.spec)?;
-    let contract = contract::Contract {
-        spec_path: args.spec.clone(),
-        tool_id: None,
-        run_id: args.run_id.clone(),
-        inputs: contract::read_document(&args.inputs, "--inputs")?,
-        resources: contract::read_document(&args.resources, "--resources")?,
-        result: None,
-        result_uri: None,
-        workdir: None,
-        keep_workdir: false,
-        runner: "local".into(),
-        timeout: None,
-    };
     let cwd = std::env::current_dir()
         .map_err(|err| Error::internal("cannot read the current directory", err))?;
-    let (values, resources) = run::check_inputs(&spec, &contract, &cwd)?;
+    let inputs = contract::read_document(&args.inputs, "--inputs")?;
+    let resources = contract::read_document(&args.resources, "--resources")?;
+    let (values, resources) = run::check_inputs(&spec, &inputs, &resources, &cwd)?;
     let workdir = args
         .workdir
         .unwrap_or_else(|| std::env::temp_dir().join("omni-launch").join(&args.run_id));

@@ -10,7 +10,7 @@ use chrono::{DateTime, Utc};
 use futures::StreamExt;
 use serde_json::{Map, Value};
 
-use crate::contract::{Contract, Env, RunRequest};
+use crate::contract::{Contract, Document, Env, RunRequest};
 use crate::diag::Diagnostic;
 use crate::error::Error;
 use crate::exec::{self, Job, Status, Stop};
@@ -212,7 +212,8 @@ impl Pipeline<'_> {
         }
         let cwd = std::env::current_dir()
             .map_err(|err| Error::internal("cannot read the current directory", err))?;
-        let (inputs, resources) = check_inputs(&spec, self.contract, &cwd)?;
+        let (inputs, resources) =
+            check_inputs(&spec, &self.contract.inputs, &self.contract.resources, &cwd)?;
         self.results.inputs = inputs.clone();
         self.results.resources = Some(resources.clone());
 
@@ -335,11 +336,12 @@ pub fn load_spec(path: &Path) -> Result<Spec, Error> {
 /// Validates INPUTS_JSON and RESOURCES_JSON against the spec.
 pub fn check_inputs(
     spec: &Spec,
-    contract: &Contract,
+    inputs_doc: &Document,
+    resources_doc: &Document,
     cwd: &Path,
 ) -> Result<(Inputs, Resources), Error> {
-    let doc = contract.inputs.parse()?;
-    let res_doc = contract.resources.parse()?;
+    let doc = inputs_doc.parse()?;
+    let res_doc = resources_doc.parse()?;
     let checked = inputs::validate(
         spec,
         &doc,
@@ -369,10 +371,10 @@ pub fn check_inputs(
         (values, resources) => (values, resources),
     };
     if let Err(found) = values {
-        add(found, &contract.inputs.source);
+        add(found, &inputs_doc.source);
     }
     if let Err(found) = resources {
-        add(found, &contract.resources.source);
+        add(found, &resources_doc.source);
     }
     Err(classify(problems))
 }
@@ -425,14 +427,11 @@ pub fn render_all(
     spec: &Spec,
     ctx: &minijinja::Value,
 ) -> Result<(Rendered, Vec<(String, String)>), Error> {
+    // Inputs were validated already, so a template that fails to render is
+    // the spec's fault (a filter misused, an attribute that is not there).
     let template_error = |path: &str, err: minijinja::Error| {
         let message = crate::spec::template::describe_error(&err);
-        let mut d = Diagnostic::new(path, message).in_file(&spec.source);
-        if err.kind() == minijinja::ErrorKind::InvalidOperation && err.to_string().contains("NUL") {
-            return Error::InvalidInputs(vec![d]);
-        }
-        d.path = path.to_string();
-        Error::InvalidSpec(vec![d])
+        Error::InvalidSpec(vec![Diagnostic::new(path, message).in_file(&spec.source)])
     };
     let rendered = render::command(&spec.command, ctx).map_err(|err| {
         let path = match spec.command {
