@@ -26,11 +26,13 @@ echo "== start-up overhead: echo_test vs sh -c" >&2
 echo '{"text": "hello world"}' > "$TMP/echo.json.in"
 hyperfine -N --warmup 20 --runs 200 --export-json "$TMP/echo.json" \
   "sh -c \"printf '%s\\\\n' 'hello world'\"" \
+  "/bin/true" \
   "$BIN run --spec tool-specs/echo_test.yaml --inputs @$TMP/echo.json.in --workdir $WORK" >&2
-bare=$(median "$TMP/echo.json" 0); ours=$(median "$TMP/echo.json" 1)
+bare=$(median "$TMP/echo.json" 0); exec_cost=$(median "$TMP/echo.json" 1); ours=$(median "$TMP/echo.json" 2)
 overhead=$(python3 -c "print(f'{($ours-$bare)*1000:.2f} ms')")
 rss=$(peak_kib "$BIN" run --spec tool-specs/echo_test.yaml --inputs '{"text":"x"}' --workdir "$WORK")
 rows+=("| echo_test run, median | $(ms "$bare") | $(ms "$ours") (overhead $overhead) | $(ratio "$bare" "$ours") |")
+rows+=("| \`/bin/true\` (the cost of starting any program here) | $(ms "$exec_cost") | | |")
 rows+=("| echo_test run, peak RSS of the launcher | | $((rss / 1024)) MiB ($rss KiB) | |")
 
 echo "== validating 1,000 specs" >&2
@@ -60,13 +62,19 @@ if [ -n "${OMNI_TEST_S3_ENDPOINT:-}" ]; then
   PY=.ci/.venv/bin/python
   curl -s -X PUT "$OMNI_TEST_S3_ENDPOINT/bench" -o /dev/null
   head -c 1024M /dev/urandom > "$TMP/big.bin"
-  boto=$("$PY" bench/upload_boto3.py "$OMNI_TEST_S3_ENDPOINT" bench boto/big.bin "$TMP/big.bin")
-  start=$(date +%s.%N)
-  rss=$(AWS_ACCESS_KEY_ID=test AWS_SECRET_ACCESS_KEY=test AWS_REGION=us-east-1 AWS_ENDPOINT_URL="$OMNI_TEST_S3_ENDPOINT" \
-    /usr/bin/time -f %M "$BIN" run --spec fixtures/specs/run/link_file.yaml --inputs "{\"f\": \"$TMP/big.bin\"}" \
-    --result-uri s3://bench/omni/ --workdir "$WORK" 2>&1 >/dev/null | tail -1)
-  end=$(date +%s.%N)
-  ours=$(python3 -c "print($end - $start)")
+  # Two rounds, alternating; the faster of each (moto's own speed varies).
+  boto=999999; ours=999999; rss=0
+  for round in 1 2; do
+    t=$("$PY" bench/upload_boto3.py "$OMNI_TEST_S3_ENDPOINT" bench "boto/$round.bin" "$TMP/big.bin")
+    boto=$(python3 -c "print(min($boto, $t))")
+    start=$(date +%s.%N)
+    r=$(AWS_ACCESS_KEY_ID=test AWS_SECRET_ACCESS_KEY=test AWS_REGION=us-east-1 AWS_ENDPOINT_URL="$OMNI_TEST_S3_ENDPOINT" \
+      /usr/bin/time -f %M "$BIN" run --spec fixtures/specs/run/link_file.yaml --inputs "{\"f\": \"$TMP/big.bin\"}" \
+      --result-uri "s3://bench/omni/$round/" --workdir "$WORK" 2>&1 >/dev/null | tail -1)
+    end=$(date +%s.%N)
+    ours=$(python3 -c "print(min($ours, $end - $start))")
+    rss=$(( r > rss ? r : rss ))
+  done
   rows+=("| 1 GiB output upload to moto (run incl. sha1), vs boto3 \`upload_file\` | $(ms "$boto") | $(ms "$ours"), $(python3 -c "print(f'{$boto/$ours*100:.0f} %')") of boto3's throughput | $(ratio "$boto" "$ours") |")
   rows+=("| 1 GiB upload, peak RSS of the launcher | | $((rss / 1024)) MiB | |")
 else
