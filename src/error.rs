@@ -104,7 +104,7 @@ fn list(title: &str, diagnostics: &[Diagnostic]) -> String {
 fn signal_message(signal: i32, by_launcher: bool) -> String {
     let name = signal_name(signal);
     if by_launcher {
-        format!("the launcher received {name}; the tool was stopped")
+        format!("the launcher received {name} and stopped the run")
     } else {
         format!("the tool was killed by {name}")
     }

@@ -13,7 +13,7 @@ use serde_json::{Map, Value};
 use crate::contract::{Contract, Document, Env, RunRequest};
 use crate::diag::Diagnostic;
 use crate::error::Error;
-use crate::exec::{self, Job, Status, Stop};
+use crate::exec::{self, Interrupts, Job, Status, Stop};
 use crate::inputs::{self, Inputs, PathCheck, Resources};
 use crate::render::{self, Rendered};
 use crate::results::{Results, SpecInfo};
@@ -64,6 +64,16 @@ pub fn run(req: RunRequest, env: &dyn Env) -> RunOutput {
             );
         }
     };
+    // From here on a signal ends the run with results.json, whatever stage
+    // it interrupts.
+    let interrupts = {
+        let _context = runtime.enter();
+        Interrupts::new()
+    };
+    let mut interrupts = match interrupts {
+        Ok(i) => i,
+        Err(error) => return failed(results, error, started),
+    };
     let workdir = match make_workdir(&contract) {
         Ok(w) => w,
         Err(error) => return failed(results, error, started),
@@ -74,6 +84,7 @@ pub fn run(req: RunRequest, env: &dyn Env) -> RunOutput {
         contract: &contract,
         workdir: &workdir,
         runtime: &runtime,
+        interrupts: &mut interrupts,
         results: &mut results,
     };
     let mut error = pipeline.execute().err();
@@ -81,13 +92,13 @@ pub fn run(req: RunRequest, env: &dyn Env) -> RunOutput {
     // Outputs first, results.json last: its presence means the outputs are complete.
     let mut stored = false;
     if let Some(target) = &contract.result {
-        let upload = runtime.block_on(async {
+        let upload = runtime.block_on(interrupts.guard(async {
             let store = Store::open(&target.uri)?;
             if error.is_none() {
                 upload_outputs(&store, target, &mut results).await?;
             }
             Ok::<_, Error>(store)
-        });
+        }));
         let store = match upload {
             Ok(store) => Some(store),
             Err(err) => {
@@ -98,7 +109,8 @@ pub fn run(req: RunRequest, env: &dyn Env) -> RunOutput {
         results.finish(error.as_ref(), started);
         if let Some(store) = store {
             let body = results.to_json().into_bytes();
-            match runtime.block_on(store.put_bytes(&target.results_key, body, "application/json")) {
+            let put = store.put_bytes(&target.results_key, body, "application/json");
+            match runtime.block_on(interrupts.guard(put)) {
                 Ok(()) => stored = true,
                 Err(err) => {
                     error = Some(err);
@@ -189,6 +201,7 @@ struct Pipeline<'a> {
     contract: &'a Contract,
     workdir: &'a Path,
     runtime: &'a tokio::runtime::Runtime,
+    interrupts: &'a mut Interrupts,
     results: &'a mut Results,
 }
 
@@ -231,7 +244,10 @@ impl Pipeline<'_> {
 
         let staged = self
             .runtime
-            .block_on(crate::stage::stage(&spec, &inputs, self.workdir))?;
+            .block_on(
+                self.interrupts
+                    .guard(crate::stage::stage(&spec, &inputs, self.workdir)),
+            )?;
         let runtime_inputs = crate::runtime::runtimeify(&spec, &staged)?;
         self.results.inputs = runtime_inputs.clone();
 
@@ -262,7 +278,7 @@ impl Pipeline<'_> {
             grace: grace(),
         };
         runner.set_up(&job)?;
-        let outcome = self.runtime.block_on(runner.exec(&job));
+        let outcome = self.runtime.block_on(runner.exec(&job, self.interrupts));
         runner.tear_down(&job)?;
         let outcome = outcome?;
         self.results.usage = Some(outcome.usage);

@@ -4,6 +4,7 @@
 //! A runner only runs what it is given: it never renders, validates or
 //! collects. All spawning goes through `process::run`.
 
+mod interrupt;
 mod process;
 
 use std::path::PathBuf;
@@ -13,6 +14,7 @@ use futures::future::BoxFuture;
 
 use crate::error::Error;
 
+pub use interrupt::Interrupts;
 pub use process::{Outcome, Status, Stop, Usage};
 
 /// Everything a runner needs to run one command.
@@ -37,8 +39,13 @@ pub trait Runner: Send {
     fn name(&self) -> &'static str;
     /// Prepares the runner (pull an image, check a daemon …).
     fn set_up(&mut self, job: &Job) -> Result<(), Error>;
-    /// Runs the job to its end, or until it is stopped.
-    fn exec<'a>(&'a mut self, job: &'a Job) -> BoxFuture<'a, Result<Outcome, Error>>;
+    /// Runs the job to its end, or until it is stopped (time limit, or a
+    /// signal to the launcher).
+    fn exec<'a>(
+        &'a mut self,
+        job: &'a Job,
+        interrupts: &'a mut Interrupts,
+    ) -> BoxFuture<'a, Result<Outcome, Error>>;
     /// Releases what `set_up` took.
     fn tear_down(&mut self, job: &Job) -> Result<(), Error>;
 }
@@ -70,8 +77,12 @@ impl Runner for Local {
         Ok(())
     }
 
-    fn exec<'a>(&'a mut self, job: &'a Job) -> BoxFuture<'a, Result<Outcome, Error>> {
-        Box::pin(process::run(job))
+    fn exec<'a>(
+        &'a mut self,
+        job: &'a Job,
+        interrupts: &'a mut Interrupts,
+    ) -> BoxFuture<'a, Result<Outcome, Error>> {
+        Box::pin(process::run(job, interrupts))
     }
 
     fn tear_down(&mut self, _job: &Job) -> Result<(), Error> {

@@ -15,13 +15,11 @@ use std::process::Stdio;
 use std::thread::JoinHandle;
 use std::time::Duration;
 
+use super::{Interrupts, Job};
+use crate::error::Error;
 use nix::sys::resource::{UsageWho, getrusage};
 use nix::sys::signal::{Signal, killpg};
 use nix::unistd::Pid;
-use tokio::signal::unix::{SignalKind, signal};
-
-use super::Job;
-use crate::error::Error;
 
 /// How the tool's main process ended.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -53,15 +51,10 @@ pub struct Outcome {
     pub usage: Usage,
 }
 
-pub async fn run(job: &Job) -> Result<Outcome, Error> {
+pub async fn run(job: &Job, interrupts: &mut Interrupts) -> Result<Outcome, Error> {
     let Some((program, args)) = job.argv.split_first() else {
         return Err(Error::Internal("empty command".into()));
     };
-    // Handlers go in before the spawn so no signal falls between the two.
-    let mut sigterm = signal(SignalKind::terminate())
-        .map_err(|err| Error::internal("cannot handle SIGTERM", err))?;
-    let mut sigint = signal(SignalKind::interrupt())
-        .map_err(|err| Error::internal("cannot handle SIGINT", err))?;
 
     let stdout_file = create(&job.stdout_path)?;
     let stderr_file = create(&job.stderr_path)?;
@@ -105,8 +98,7 @@ pub async fn run(job: &Job) -> Result<Outcome, Error> {
     let (status, stopped) = tokio::select! {
         status = child.wait() => (status, None),
         () = timeout => (stop(&mut child, pgid, job.grace).await, Some(Stop::Timeout)),
-        _ = sigterm.recv() => (stop(&mut child, pgid, job.grace).await, Some(Stop::Signal(libc_signal(Signal::SIGTERM)))),
-        _ = sigint.recv() => (stop(&mut child, pgid, job.grace).await, Some(Stop::Signal(libc_signal(Signal::SIGINT)))),
+        signal = interrupts.recv() => (stop(&mut child, pgid, job.grace).await, Some(Stop::Signal(signal))),
     };
     let status = status.map_err(|err| Error::internal("cannot wait for the tool", err))?;
     // The main process is gone; nothing it started may outlive the run.
@@ -131,10 +123,6 @@ pub async fn run(job: &Job) -> Result<Outcome, Error> {
         stopped,
         usage: usage(),
     })
-}
-
-fn libc_signal(signal: Signal) -> i32 {
-    signal as i32
 }
 
 fn create(path: &std::path::Path) -> Result<File, Error> {

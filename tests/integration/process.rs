@@ -109,7 +109,7 @@ fn sigterm_is_forwarded_and_leaves_no_orphans() {
     assert_eq!(doc["error"]["kind"], "signalled");
     assert_eq!(
         doc["error"]["message"],
-        "the launcher received SIGTERM; the tool was stopped"
+        "the launcher received SIGTERM and stopped the run"
     );
     assert!(!alive(bg), "a background child survived SIGTERM");
 }

@@ -17,6 +17,8 @@ pub enum Fault {
     /// Forward the request, then reset the connection part-way through the
     /// response body.
     ResetMidBody,
+    /// Read the request and never answer (a store that hangs).
+    Hang,
 }
 
 pub struct Proxy {
@@ -107,6 +109,10 @@ fn inject(mut client: TcpStream, upstream: &str, fault: Fault) {
         Fault::Drop => {
             read_request(&mut client);
             reset(&client);
+        }
+        Fault::Hang => {
+            read_request(&mut client);
+            std::thread::sleep(std::time::Duration::from_secs(120));
         }
         Fault::ResetMidBody => {
             let request = read_request(&mut client);

@@ -376,3 +376,45 @@ fn an_unreachable_store_exits_75_in_bounded_time() {
     let local: Value = serde_json::from_str(&std::fs::read_to_string(&kept).unwrap()).unwrap();
     assert_eq!(local, doc);
 }
+
+#[test]
+fn sigterm_while_staging_ends_the_run_with_results() {
+    // A store that accepts the request and never answers.
+    let proxy = Proxy::start("127.0.0.1:9", Fault::Hang, usize::MAX);
+    let base = workdir();
+    let child = crate::util::omni_std()
+        .env("AWS_ACCESS_KEY_ID", "test")
+        .env("AWS_SECRET_ACCESS_KEY", "test")
+        .env("AWS_REGION", "us-east-1")
+        .env("AWS_ENDPOINT_URL", &proxy.url)
+        .args([
+            "run",
+            "--spec",
+            "fixtures/specs/run/copy.yaml",
+            "--inputs",
+            r#"{"f": "s3://bucket/reads.fa"}"#,
+            "--workdir",
+        ])
+        .arg(base.path())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(1500));
+    let started = Instant::now();
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(child.id() as i32),
+        nix::sys::signal::Signal::SIGTERM,
+    )
+    .unwrap();
+    let output = child.wait_with_output().unwrap();
+    assert!(started.elapsed() < Duration::from_secs(10));
+    assert_eq!(output.status.code(), Some(143));
+    let doc: Value = serde_json::from_slice(&output.stdout).unwrap();
+    assert_eq!(doc["error"]["kind"], "signalled");
+    assert_eq!(
+        doc["error"]["message"],
+        "the launcher received SIGTERM and stopped the run"
+    );
+    assert_eq!(doc["command"], Value::Null, "the tool never ran");
+}
