@@ -1,0 +1,285 @@
+//! The `inputs:` section: names, types, constraints and defaults.
+
+use std::collections::HashSet;
+
+use indexmap::IndexMap;
+use regex::Regex;
+
+use super::{CONTEXT_NAMES, Checker, INPUT_KEYS, join, valid_name};
+use crate::inputs;
+use crate::spec::{BaseType, InputSpec, InputType, SecondaryFile};
+use crate::yaml::{Loc, Node, Value};
+
+pub(super) fn check_inputs(c: &mut Checker, node: &Node) -> IndexMap<String, InputSpec> {
+    let mut inputs = IndexMap::new();
+    let Some(entries) = c.mapping(node, "inputs", None) else {
+        return inputs;
+    };
+    for (name, (key, value)) in entries {
+        let path = join("inputs", name);
+        if !valid_name(name) {
+            c.error(
+                &path,
+                key.loc,
+                format!(
+                    "invalid input name `{name}`: use letters, digits and `_`, not starting with a digit, so templates can name it"
+                ),
+            );
+            continue;
+        }
+        if CONTEXT_NAMES.contains(&name) {
+            c.error(
+                &path,
+                key.loc,
+                format!("`{name}` is reserved for the template context; rename the input"),
+            );
+            continue;
+        }
+        if let Some(input) = check_input(c, name, key.loc, value, &path) {
+            inputs.insert(name.to_string(), input);
+        }
+    }
+    inputs
+}
+
+fn check_input(
+    c: &mut Checker,
+    name: &str,
+    loc: Loc,
+    node: &Node,
+    path: &str,
+) -> Option<InputSpec> {
+    // Shorthand: `query: File`.
+    if let Value::Str(text) = &node.value {
+        return match InputType::parse(text) {
+            Ok(ty) => {
+                if ty.base == BaseType::Enum {
+                    c.error(
+                        path,
+                        node.loc,
+                        "an enum needs `symbols`; write it as a mapping",
+                    );
+                    return None;
+                }
+                Some(InputSpec {
+                    name: name.to_string(),
+                    ty,
+                    default: None,
+                    description: None,
+                    min: None,
+                    max: None,
+                    pattern: None,
+                    min_length: None,
+                    max_length: None,
+                    symbols: Vec::new(),
+                    format: None,
+                    secondary_files: Vec::new(),
+                    loc,
+                })
+            }
+            Err(message) => {
+                c.error(path, node.loc, message);
+                None
+            }
+        };
+    }
+    let entries = c.mapping(node, path, Some(INPUT_KEYS))?;
+    let before = c.diagnostics.len();
+    let field = |key: &str| join(path, key);
+
+    let ty = match entries.get("type") {
+        Some((_, n)) => c
+            .string(n, &field("type"))
+            .and_then(|t| match InputType::parse(&t) {
+                Ok(ty) => Some(ty),
+                Err(message) => {
+                    c.error(&field("type"), n.loc, message);
+                    None
+                }
+            }),
+        None => {
+            c.error(path, node.loc, "missing required key `type`");
+            None
+        }
+    };
+    let description = entries
+        .get("description")
+        .and_then(|(_, n)| c.string(n, &field("description")));
+
+    let mut spec = InputSpec {
+        name: name.to_string(),
+        ty: ty.unwrap_or(InputType {
+            base: BaseType::String,
+            array: false,
+            optional: true,
+        }),
+        default: None,
+        description,
+        min: None,
+        max: None,
+        pattern: None,
+        min_length: None,
+        max_length: None,
+        symbols: Vec::new(),
+        format: None,
+        secondary_files: Vec::new(),
+        loc,
+    };
+    let base = ty.map(|t| t.base);
+    // Reports a constraint given for a type it does not apply to.
+    let applies = |c: &mut Checker, key: &str, key_loc: Loc, ok: &[BaseType]| -> bool {
+        match base {
+            Some(b) if !ok.contains(&b) => {
+                let names: Vec<&str> = ok.iter().map(|b| b.name()).collect();
+                c.error(
+                    &field(key),
+                    key_loc,
+                    format!(
+                        "`{key}` applies to {} inputs, not {}",
+                        names.join(" and "),
+                        b.name()
+                    ),
+                );
+                false
+            }
+            _ => true,
+        }
+    };
+    use BaseType as B;
+
+    if let Some((k, n)) = entries.get("min")
+        && applies(c, "min", k.loc, &[B::Int, B::Float])
+    {
+        spec.min = c.number(n, &field("min"));
+    }
+    if let Some((k, n)) = entries.get("max")
+        && applies(c, "max", k.loc, &[B::Int, B::Float])
+    {
+        spec.max = c.number(n, &field("max"));
+    }
+    if let (Some(min), Some(max)) = (spec.min, spec.max)
+        && min > max
+        && let Some((k, _)) = entries.get("max")
+    {
+        c.error(
+            &field("max"),
+            k.loc,
+            format!("min ({min}) is greater than max ({max})"),
+        );
+    }
+    if let Some((k, n)) = entries.get("min_length")
+        && applies(c, "min_length", k.loc, &[B::String])
+    {
+        spec.min_length = c.count(n, &field("min_length"));
+    }
+    if let Some((k, n)) = entries.get("max_length")
+        && applies(c, "max_length", k.loc, &[B::String])
+    {
+        spec.max_length = c.count(n, &field("max_length"));
+    }
+    if let (Some(min), Some(max)) = (spec.min_length, spec.max_length)
+        && min > max
+        && let Some((k, _)) = entries.get("max_length")
+    {
+        c.error(
+            &field("max_length"),
+            k.loc,
+            format!("min_length ({min}) is greater than max_length ({max})"),
+        );
+    }
+    if let Some((k, n)) = entries.get("pattern")
+        && applies(c, "pattern", k.loc, &[B::String])
+        && let Some(text) = c.string(n, &field("pattern"))
+    {
+        match Regex::new(&text) {
+            Ok(re) => spec.pattern = Some(re),
+            Err(err) => c.error(
+                &field("pattern"),
+                n.loc,
+                format!("the pattern does not compile: {}", regex_reason(&err)),
+            ),
+        }
+    }
+    match entries.get("symbols") {
+        Some((k, n)) => {
+            if applies(c, "symbols", k.loc, &[B::Enum])
+                && let Some(list) = c.string_list(n, &field("symbols"))
+            {
+                let mut seen = HashSet::new();
+                for (i, (symbol, loc)) in list.iter().enumerate() {
+                    if !seen.insert(symbol.as_str()) {
+                        c.error(
+                            &format!("{}[{i}]", field("symbols")),
+                            *loc,
+                            format!("duplicate symbol \"{symbol}\""),
+                        );
+                    }
+                }
+                if matches!(&n.value, Value::Seq(items) if items.is_empty()) {
+                    c.error(
+                        &field("symbols"),
+                        n.loc,
+                        "an enum needs at least one symbol",
+                    );
+                }
+                spec.symbols = list.into_iter().map(|(s, _)| s).collect();
+            }
+        }
+        None if base == Some(B::Enum) => {
+            c.error(
+                path,
+                node.loc,
+                "an enum needs `symbols`, the list of allowed values",
+            );
+        }
+        None => {}
+    }
+    if let Some((k, n)) = entries.get("format")
+        && applies(c, "format", k.loc, &[B::File, B::Directory])
+    {
+        spec.format = c.string(n, &field("format"));
+    }
+    if let Some((k, n)) = entries.get("secondary_files")
+        && applies(c, "secondary_files", k.loc, &[B::File])
+        && let Some(list) = c.string_list(n, &field("secondary_files"))
+    {
+        for (i, (pattern, loc)) in list.into_iter().enumerate() {
+            let parsed = SecondaryFile::parse(&pattern);
+            let bare = parsed.pattern.trim_start_matches('^');
+            if bare.is_empty() || bare.contains('/') || bare == "." || bare == ".." {
+                c.error(
+                    &format!("{}[{i}]", field("secondary_files")),
+                    loc,
+                    format!("\"{pattern}\" is not a secondary-file pattern (a suffix such as \".bai\" or \"^.bai\")"),
+                );
+            } else {
+                spec.secondary_files.push(parsed);
+            }
+        }
+    }
+
+    if c.diagnostics.len() > before || ty.is_none() {
+        return None;
+    }
+    if let Some((_, n)) = entries.get("default")
+        && !matches!(n.value, Value::Null)
+    {
+        let value = n.to_json();
+        for (subpath, problem) in inputs::check_default(&spec, &value) {
+            c.error(&format!("{}{subpath}", field("default")), n.loc, problem);
+        }
+        spec.default = Some(value);
+    }
+    Some(spec)
+}
+
+/// The regex crate draws a caret diagram; its last line is the reason.
+fn regex_reason(err: &regex::Error) -> String {
+    let text = err.to_string();
+    let last = text
+        .lines()
+        .map(str::trim)
+        .rfind(|l| !l.is_empty())
+        .unwrap_or_default();
+    last.trim_start_matches("error: ").to_string()
+}
