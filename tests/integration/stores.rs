@@ -16,6 +16,13 @@ fn launch(env: &[(&'static str, String)], args: &[&str]) -> Ran {
     launch_with(&pairs, args)
 }
 
+/// The environment and a fresh prefix for each store that is running.
+fn every_store(prefix: &str) -> Vec<(Vec<(&'static str, String)>, String)> {
+    let s3 = S3::new().map(|s| (s.env(&s.endpoint), s.uri(prefix)));
+    let az = Azurite::new().map(|a| (a.env(&a.url), a.uri(prefix)));
+    [s3, az].into_iter().flatten().collect()
+}
+
 /// Reads a stored JSON object back by staging it as an input.
 fn read_json(env: &[(&'static str, String)], uri: &str) -> Value {
     let inputs = json!({ "f": uri }).to_string();
@@ -149,16 +156,7 @@ fn a_json_result_uri_names_the_object_on_s3() {
 
 #[test]
 fn directories_and_secondary_files_stage_from_each_store() {
-    let s3 = S3::new();
-    let az = Azurite::new();
-    let stores: Vec<(Vec<(&'static str, String)>, String)> = [
-        s3.map(|s| (s.env(&s.endpoint), s.uri("dir/"))),
-        az.map(|a| (a.env(&a.url), a.uri("dir/"))),
-    ]
-    .into_iter()
-    .flatten()
-    .collect();
-    for (env, prefix) in stores {
+    for (env, prefix) in every_store("dir/") {
         // Store a File[] output folder, then stage that folder as a Directory.
         let ran = launch(
             &env,
@@ -211,16 +209,7 @@ fn directories_and_secondary_files_stage_from_each_store() {
 
 #[test]
 fn remote_basenames_keep_spaces_and_unicode() {
-    let s3 = S3::new();
-    let az = Azurite::new();
-    let stores: Vec<(Vec<(&'static str, String)>, String)> = [
-        s3.map(|s| (s.env(&s.endpoint), s.uri("names/"))),
-        az.map(|a| (a.env(&a.url), a.uri("names/"))),
-    ]
-    .into_iter()
-    .flatten()
-    .collect();
-    for (env, prefix) in stores {
+    for (env, prefix) in every_store("names/") {
         let ran = launch(
             &env,
             &[
