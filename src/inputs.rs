@@ -282,28 +282,27 @@ pub fn parse_location(text: &str, base_dir: &Path) -> Result<Location, String> {
     if text.contains('\0') {
         return Err("the path contains a NUL character".into());
     }
-    if let Some((scheme, _)) = text.split_once("://") {
-        if scheme
+    if let Some((scheme, _)) = text.split_once("://")
+        && scheme
             .chars()
             .all(|c| c.is_ascii_alphanumeric() || c == '+' || c == '-' || c == '.')
-        {
-            return match scheme {
-                "file" => {
-                    let url = url::Url::parse(text)
-                        .map_err(|err| format!("invalid file URI \"{text}\": {err}"))?;
-                    url.to_file_path()
-                        .map(Location::Local)
-                        .map_err(|()| format!("\"{text}\" is not a local file URI"))
-                }
-                "s3" | "azureblob" => {
-                    crate::store::StoreUri::parse(text).map_err(|err| err.to_string())?;
-                    Ok(Location::Remote(text.to_string()))
-                }
-                other => Err(format!(
-                    "unsupported URI scheme `{other}://`; use a local path, file://, s3:// or azureblob://"
-                )),
-            };
-        }
+    {
+        return match scheme {
+            "file" => {
+                let url = url::Url::parse(text)
+                    .map_err(|err| format!("invalid file URI \"{text}\": {err}"))?;
+                url.to_file_path()
+                    .map(Location::Local)
+                    .map_err(|()| format!("\"{text}\" is not a local file URI"))
+            }
+            "s3" | "azureblob" => {
+                crate::store::StoreUri::parse(text).map_err(|err| err.to_string())?;
+                Ok(Location::Remote(text.to_string()))
+            }
+            other => Err(format!(
+                "unsupported URI scheme `{other}://`; use a local path, file://, s3:// or azureblob://"
+            )),
+        };
     }
     let path = Path::new(text);
     Ok(Location::Local(if path.is_absolute() {
