@@ -133,9 +133,7 @@ fn a_gib_of_stdout_streams_with_flat_memory() {
         .unwrap();
     let ran = ran(output);
     assert_eq!(ran.code, 0);
-    let doc = ran.json();
-    let kept = std::path::Path::new(doc["workdir"].as_str().unwrap()).join(".omni-launch/stdout");
-    assert_eq!(std::fs::metadata(kept).unwrap().len(), 1 << 30);
+    assert_eq!(std::fs::metadata(ran.tool_stdout()).unwrap().len(), 1 << 30);
     // Peak RSS of the launcher (the largest child this test process reaped).
     let usage =
         nix::sys::resource::getrusage(nix::sys::resource::UsageWho::RUSAGE_CHILDREN).unwrap();

@@ -67,15 +67,8 @@ fn hostile_values_come_back_exactly_in_shell_mode() {
             "--keep-workdir",
         ]);
         assert_eq!(ran.code, 0, "{value:?}: {}", ran.stderr);
-        let doc = ran.json();
-        let stdout =
-            std::path::Path::new(doc["workdir"].as_str().unwrap()).join(".omni-launch/stdout");
-        assert_eq!(std::fs::read_to_string(stdout).unwrap(), *value);
-        assert!(
-            !std::path::Path::new(doc["workdir"].as_str().unwrap())
-                .join("pwned")
-                .exists()
-        );
+        assert_eq!(std::fs::read_to_string(ran.tool_stdout()).unwrap(), *value);
+        assert!(!ran.workdir().join("pwned").exists());
     }
 }
 
@@ -91,11 +84,8 @@ fn hostile_values_come_back_exactly_in_argv_mode() {
             "--keep-workdir",
         ]);
         assert_eq!(ran.code, 0, "{value:?}: {}", ran.stderr);
-        let doc = ran.json();
-        let stdout =
-            std::path::Path::new(doc["workdir"].as_str().unwrap()).join(".omni-launch/stdout");
         assert_eq!(
-            std::fs::read_to_string(stdout).unwrap(),
+            std::fs::read_to_string(ran.tool_stdout()).unwrap(),
             format!("{value}|--x={value}|")
         );
     }

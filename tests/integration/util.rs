@@ -60,6 +60,16 @@ pub struct Ran {
 }
 
 impl Ran {
+    /// The run's work directory, from its results.json.
+    pub fn workdir(&self) -> PathBuf {
+        PathBuf::from(self.json()["workdir"].as_str().unwrap_or_default())
+    }
+
+    /// Where the launcher kept the tool's stdout (with `--keep-workdir`).
+    pub fn tool_stdout(&self) -> PathBuf {
+        self.workdir().join(".omni-launch/stdout")
+    }
+
     pub fn json(&self) -> Value {
         serde_json::from_str(&self.stdout).unwrap_or_else(|err| {
             panic!(
