@@ -88,38 +88,22 @@ pub fn run(req: RunRequest, env: &dyn Env) -> RunOutput {
         results: &mut results,
     };
     let mut error = pipeline.execute().err();
-
-    // Outputs first, results.json last: its presence means the outputs are complete.
     let mut stored = false;
-    if let Some(target) = &contract.result {
-        let upload = runtime.block_on(interrupts.guard(async {
-            let store = Store::open(&target.uri)?;
-            if error.is_none() {
-                upload_outputs(&store, target, &mut results).await?;
-            }
-            Ok::<_, Error>(store)
-        }));
-        let store = match upload {
-            Ok(store) => Some(store),
-            Err(err) => {
-                error = Some(err);
-                None
-            }
-        };
-        results.finish(error.as_ref(), started);
-        if let Some(store) = store {
-            let body = results.to_json().into_bytes();
-            let put = store.put_bytes(&target.results_key, body, "application/json");
-            match runtime.block_on(interrupts.guard(put)) {
+    match &contract.result {
+        Some(target) => {
+            let mut upload = Upload {
+                target,
+                runtime: &runtime,
+                interrupts: &mut interrupts,
+                results: &mut results,
+                started,
+            };
+            match upload.store(error.as_ref()) {
                 Ok(()) => stored = true,
-                Err(err) => {
-                    error = Some(err);
-                    results.finish(error.as_ref(), started);
-                }
+                Err(err) => error = Some(err),
             }
         }
-    } else {
-        results.finish(error.as_ref(), started);
+        None => results.finish(error.as_ref(), started),
     }
 
     let local = workdir.join("results.json");
@@ -148,6 +132,49 @@ pub fn run(req: RunRequest, env: &dyn Env) -> RunOutput {
         results: Some(results),
         error,
         notes,
+    }
+}
+
+/// Stores a finished run: outputs first, results.json last, so that its
+/// presence means the outputs are complete.
+struct Upload<'a> {
+    target: &'a ResultTarget,
+    runtime: &'a tokio::runtime::Runtime,
+    interrupts: &'a mut Interrupts,
+    results: &'a mut Results,
+    started: DateTime<Utc>,
+}
+
+impl Upload<'_> {
+    /// `error`: how the run ended so far. Outputs go up only after a
+    /// success; results.json always, unless the store cannot be reached.
+    /// An `Err` is the store's failure, which then ends the run; the
+    /// results are finished with it.
+    fn store(&mut self, error: Option<&Error>) -> Result<(), Error> {
+        let target = self.target;
+        let results = &mut *self.results;
+        let opened = self.runtime.block_on(self.interrupts.guard(async {
+            let store = Store::open(&target.uri)?;
+            if error.is_none() {
+                upload_outputs(&store, target, results).await?;
+            }
+            Ok::<_, Error>(store)
+        }));
+        let store = match opened {
+            Ok(store) => store,
+            Err(err) => {
+                self.results.finish(Some(&err), self.started);
+                return Err(err);
+            }
+        };
+        self.results.finish(error, self.started);
+        let body = self.results.to_json().into_bytes();
+        let put = store.put_bytes(&target.results_key, body, "application/json");
+        if let Err(err) = self.runtime.block_on(self.interrupts.guard(put)) {
+            self.results.finish(Some(&err), self.started);
+            return Err(err);
+        }
+        Ok(())
     }
 }
 
