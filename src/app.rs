@@ -50,6 +50,12 @@ pub fn main() -> i32 {
         Command::Render(args) => render(args),
         Command::Schema(args) => schema(args),
         Command::List(args) => return list(args),
+        Command::Completions(args) => {
+            use clap::CommandFactory;
+            let mut out = std::io::stdout().lock();
+            clap_complete::generate(args.shell, &mut Cli::command(), "omni-launch", &mut out);
+            return 0;
+        }
     };
     match result {
         Ok(()) => 0,

@@ -32,6 +32,8 @@ pub enum Command {
     Schema(SchemaArgs),
     /// List the tools a specs directory offers.
     List(ListArgs),
+    /// Print a shell completion script (bash, zsh, fish, elvish, powershell).
+    Completions(CompletionsArgs),
 }
 
 #[derive(Debug, Args)]
@@ -145,6 +147,13 @@ pub struct SchemaArgs {
     /// The spec file.
     #[arg(value_name = "SPEC")]
     pub spec: PathBuf,
+}
+
+#[derive(Debug, Args)]
+pub struct CompletionsArgs {
+    /// The shell to complete for.
+    #[arg(value_enum)]
+    pub shell: clap_complete::Shell,
 }
 
 #[derive(Debug, Args)]

@@ -149,3 +149,17 @@ fn schema_describes_inputs_for_tool_calling() {
     assert_eq!(schema["additionalProperties"], false);
     insta::assert_json_snapshot!(schema);
 }
+
+#[test]
+fn shell_completions_name_the_commands() {
+    let ran = run(omni().args(["completions", "bash"]));
+    assert_eq!(ran.code, 0);
+    for word in [
+        "omni-launch",
+        "validate",
+        "--check-binaries",
+        "--result-uri",
+    ] {
+        assert!(ran.stdout.contains(word), "{word} missing");
+    }
+}
