@@ -163,3 +163,9 @@ fn shell_completions_name_the_commands() {
         assert!(ran.stdout.contains(word), "{word} missing");
     }
 }
+
+#[test]
+fn keys_without_values_count_as_absent() {
+    let ran = run(omni().args(["validate", "fixtures/specs/valid/empty_values.yaml"]));
+    assert_eq!(ran.code, 0, "{}", ran.stdout);
+}

@@ -90,7 +90,11 @@ impl Checker {
                 );
                 continue;
             }
-            entries.insert(name, (key, value));
+            // `key:` with no value (null) is the same as leaving it out, as
+            // the schema says.
+            if !matches!(value.value, Value::Null) {
+                entries.insert(name, (key, value));
+            }
         }
         Some(entries)
     }
