@@ -169,3 +169,15 @@ fn keys_without_values_count_as_absent() {
     let ran = run(omni().args(["validate", "fixtures/specs/valid/empty_values.yaml"]));
     assert_eq!(ran.code, 0, "{}", ran.stdout);
 }
+
+#[test]
+fn the_readme_spec_example_is_valid() {
+    let readme = std::fs::read_to_string(crate::util::root().join("README.md")).unwrap();
+    let section = readme.split("## A tool spec").nth(1).unwrap();
+    let yaml = section.split("```yaml\n").nth(1).unwrap().split("```").next().unwrap();
+    let dir = crate::util::workdir();
+    let path = dir.path().join("example.yaml");
+    std::fs::write(&path, yaml).unwrap();
+    let ran = run(omni().arg("validate").arg(&path));
+    assert_eq!(ran.code, 0, "{}", ran.stdout);
+}
