@@ -174,7 +174,13 @@ fn keys_without_values_count_as_absent() {
 fn the_readme_spec_example_is_valid() {
     let readme = std::fs::read_to_string(crate::util::root().join("README.md")).unwrap();
     let section = readme.split("## A tool spec").nth(1).unwrap();
-    let yaml = section.split("```yaml\n").nth(1).unwrap().split("```").next().unwrap();
+    let yaml = section
+        .split("```yaml\n")
+        .nth(1)
+        .unwrap()
+        .split("```")
+        .next()
+        .unwrap();
     let dir = crate::util::workdir();
     let path = dir.path().join("example.yaml");
     std::fs::write(&path, yaml).unwrap();
