@@ -47,11 +47,19 @@ pub struct Contract {
 /// A JSON document and where it came from, for messages.
 #[derive(Clone, Debug)]
 pub struct Document {
+    /// How messages name it: a file path, `--inputs`, `INPUTS_JSON` …
     pub source: String,
     pub text: String,
+    /// Whether `source` is a file a message can point at.
+    pub from_file: bool,
 }
 
 impl Document {
+    /// The file the document was read from, if it was.
+    pub fn file(&self) -> Option<&str> {
+        self.from_file.then_some(self.source.as_str())
+    }
+
     /// Parses the document; malformed JSON is invalid input (65).
     pub fn parse(&self) -> Result<Value, Error> {
         self.parse_value().map_err(|message| {
@@ -122,6 +130,7 @@ pub fn read_document(arg: &str, flag: &str) -> Result<Document, Error> {
         return Ok(Document {
             source: format!("{flag} (stdin)"),
             text,
+            from_file: false,
         });
     }
     if let Some(path) = arg.strip_prefix('@') {
@@ -130,11 +139,13 @@ pub fn read_document(arg: &str, flag: &str) -> Result<Document, Error> {
         return Ok(Document {
             source: path.to_string(),
             text,
+            from_file: true,
         });
     }
     Ok(Document {
         source: flag.to_string(),
         text: arg.to_string(),
+        from_file: false,
     })
 }
 
@@ -172,6 +183,7 @@ impl Contract {
             None => Document {
                 source: "INPUTS_JSON".into(),
                 text: env.var("INPUTS_JSON").unwrap_or_else(|| "{}".into()),
+                from_file: false,
             },
         };
         let resources = match req.resources {
@@ -179,6 +191,7 @@ impl Contract {
             None => Document {
                 source: "RESOURCES_JSON".into(),
                 text: env.var("RESOURCES_JSON").unwrap_or_else(|| "{}".into()),
+                from_file: false,
             },
         };
         let result_uri = match req.result_uri {

@@ -46,6 +46,14 @@ impl Diagnostic {
         self.file = Some(file.to_string());
         self
     }
+
+    /// `in_file` when there is a file to name.
+    pub fn in_file_if(self, file: Option<&str>) -> Self {
+        match file {
+            Some(f) => self.in_file(f),
+            None => self,
+        }
+    }
 }
 
 impl fmt::Display for Diagnostic {

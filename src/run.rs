@@ -395,18 +395,10 @@ pub fn check_inputs(
     );
     let resources = inputs::resources(spec, &res_doc);
     let mut problems: Vec<(Diagnostic, bool)> = Vec::new();
-    let mut add = |found: Vec<inputs::Problem>, source: &str| {
+    let mut add = |found: Vec<inputs::Problem>, doc: &Document| {
         for problem in found {
             let missing = problem.missing;
-            let mut d = problem.into_diagnostic();
-            // Documents read from a file are named; inline ones by their path.
-            if !source.starts_with("INPUTS_JSON")
-                && !source.starts_with("RESOURCES_JSON")
-                && !source.starts_with("--")
-            {
-                d = d.in_file(source);
-            }
-            problems.push((d, missing));
+            problems.push((problem.into_diagnostic().in_file_if(doc.file()), missing));
         }
     };
     let (values, resources) = match (checked, resources) {
@@ -414,10 +406,10 @@ pub fn check_inputs(
         (values, resources) => (values, resources),
     };
     if let Err(found) = values {
-        add(found, &inputs_doc.source);
+        add(found, inputs_doc);
     }
     if let Err(found) = resources {
-        add(found, &resources_doc.source);
+        add(found, resources_doc);
     }
     Err(classify(problems))
 }

@@ -81,11 +81,11 @@ pub fn validate(req: &Request) -> Outcome {
 
     let mut inputs_invalid = false;
     if let Some(doc) = &req.inputs {
-        let source = inline_or_file(&doc.source);
+        let source = doc.file();
         match doc.parse_value() {
             Err(message) => {
                 inputs_invalid = true;
-                problems.push(Diagnostic::new("", message).maybe_in(source));
+                problems.push(Diagnostic::new("", message).in_file_if(source));
             }
             Ok(value) => {
                 let cwd = std::env::current_dir().unwrap_or_else(|_| PathBuf::from("."));
@@ -101,7 +101,7 @@ pub fn validate(req: &Request) -> Outcome {
                     if let Err(found) = checked {
                         inputs_invalid = true;
                         problems.extend(found.into_iter().map(|p| {
-                            let mut d = p.into_diagnostic().maybe_in(source);
+                            let mut d = p.into_diagnostic().in_file_if(source);
                             if specs.len() > 1 {
                                 d.message = format!("{} (spec {})", d.message, spec.id);
                             }
@@ -151,28 +151,6 @@ pub fn validate(req: &Request) -> Outcome {
 
 fn plural(n: usize) -> &'static str {
     if n == 1 { "" } else { "s" }
-}
-
-/// Inline documents (`--inputs '{…}'`) have no file to name.
-fn inline_or_file(source: &str) -> Option<&str> {
-    if source.starts_with("--") || source.starts_with("INPUTS_JSON") {
-        None
-    } else {
-        Some(source)
-    }
-}
-
-trait MaybeIn {
-    fn maybe_in(self, file: Option<&str>) -> Self;
-}
-
-impl MaybeIn for Diagnostic {
-    fn maybe_in(self, file: Option<&str>) -> Self {
-        match file {
-            Some(f) => self.in_file(f),
-            None => self,
-        }
-    }
 }
 
 /// Every `*.yaml` / `*.yml` in a directory, sorted.
