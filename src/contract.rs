@@ -93,13 +93,6 @@ pub fn specs_dir(flag: Option<PathBuf>, env: &dyn Env) -> PathBuf {
         .unwrap_or_else(|| PathBuf::from("tool-specs"))
 }
 
-fn valid_tool_id(id: &str) -> bool {
-    !id.is_empty()
-        && id
-            .chars()
-            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_' || c == '-')
-}
-
 /// Run ids name directories and object keys.
 fn valid_run_id(id: &str) -> bool {
     !id.is_empty()
@@ -153,7 +146,7 @@ impl Contract {
     pub fn read(req: RunRequest, env: &dyn Env) -> Result<Self, Error> {
         let tool_id = req.tool_id.or_else(|| env.var("TOOL_ID"));
         if let Some(id) = &tool_id
-            && !valid_tool_id(id)
+            && !crate::spec::valid_id(id)
         {
             return Err(Error::Usage(format!(
                 "invalid TOOL_ID \"{id}\": use only lowercase letters, digits, `_` and `-`"

@@ -402,10 +402,7 @@ fn path_value(base: BaseType, value: &Value, paths: PathCheck) -> Result<Value, 
                     Ok(_) => {}
                 }
             }
-            let uri = url::Url::from_file_path(&local)
-                .map(String::from)
-                .unwrap_or_else(|()| local.display().to_string());
-            obj.insert("location".into(), uri.into());
+            obj.insert("location".into(), crate::runtime::file_uri(&local).into());
             obj.insert("path".into(), local.display().to_string().into());
         }
     }

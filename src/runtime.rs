@@ -23,7 +23,8 @@ pub fn split_name(basename: &str) -> (&str, &str) {
     }
 }
 
-fn file_uri(path: &Path) -> String {
+/// The `file://` URI of a local path (percent-encoded).
+pub fn file_uri(path: &Path) -> String {
     url::Url::from_file_path(path)
         .map(String::from)
         .unwrap_or_else(|()| path.display().to_string())

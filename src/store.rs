@@ -93,9 +93,7 @@ impl StoreUri {
         match self.scheme {
             Scheme::S3 => format!("s3://{}/{key}", self.root),
             Scheme::Azure => format!("azureblob://{}/{key}", self.root),
-            Scheme::File => url::Url::from_file_path(format!("/{key}"))
-                .map(String::from)
-                .unwrap_or_else(|()| format!("file:///{key}")),
+            Scheme::File => crate::runtime::file_uri(Path::new(&format!("/{key}"))),
         }
     }
 

@@ -197,6 +197,14 @@ pub fn parse(text: &str, source: &str) -> Result<Spec, Vec<Diagnostic>> {
     Ok(spec)
 }
 
+/// The rule for tool ids (spec `id` and TOOL_ID): `[a-z0-9_-]+`.
+pub fn valid_id(id: &str) -> bool {
+    !id.is_empty()
+        && id
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_' || c == '-')
+}
+
 /// Where the spec for `tool_id` lives in a specs directory.
 pub fn path_in(specs_dir: &Path, tool_id: &str) -> PathBuf {
     specs_dir.join(format!("{tool_id}.yaml"))

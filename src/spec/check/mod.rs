@@ -237,11 +237,7 @@ fn check_root(c: &mut Checker, root: &Node) -> Option<Spec> {
 
     let id = match top.get("id") {
         Some((_, node)) => c.string(node, "id").and_then(|id| {
-            let ok = !id.is_empty()
-                && id
-                    .chars()
-                    .all(|ch| ch.is_ascii_lowercase() || ch.is_ascii_digit() || ch == '_' || ch == '-');
-            if ok {
+            if super::valid_id(&id) {
                 Some(id)
             } else {
                 c.error(
@@ -327,7 +323,7 @@ fn check_root(c: &mut Checker, root: &Node) -> Option<Spec> {
     {
         for (name, (key, value)) in entries {
             let path = join("env", name);
-            if !valid_env_name(name) {
+            if !valid_name(name) {
                 c.error(
                     &path,
                     key.loc,
@@ -360,10 +356,6 @@ fn check_root(c: &mut Checker, root: &Node) -> Option<Spec> {
         source: String::new(),
         sha256: String::new(),
     })
-}
-
-fn valid_env_name(name: &str) -> bool {
-    valid_name(name)
 }
 
 fn check_template(c: &mut Checker, text: &str, path: &str, loc: Loc, declared: &[&str]) {
