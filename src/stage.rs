@@ -4,6 +4,7 @@
 //! Local paths and `file://` URIs are used where they are, never copied.
 //! The staged copy keeps its original basename; `location` keeps the URI.
 
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
 use serde_json::Value;
@@ -12,10 +13,11 @@ use crate::error::Error;
 use crate::inputs::Inputs;
 use crate::runtime::sibling_uri;
 use crate::spec::{BaseType, InputSpec, Spec};
-use crate::store::{Store, StoreUri};
+use crate::store::{Scheme, Store, StoreUri};
 
 /// Downloads every remote input; returns the inputs with local `path`s.
 pub async fn stage(spec: &Spec, inputs: &Inputs, workdir: &Path) -> Result<Inputs, Error> {
+    let mut stores = Stores::default();
     let mut out = Inputs::new();
     for (name, value) in inputs {
         let Some(input) = spec.inputs.get(name) else {
@@ -30,15 +32,23 @@ pub async fn stage(spec: &Spec, inputs: &Inputs, workdir: &Path) -> Result<Input
                 let mut staged = Vec::with_capacity(items.len());
                 for (i, item) in items.iter().enumerate() {
                     let dir = workdir.join("inputs").join(name).join(i.to_string());
-                    staged
-                        .push(stage_one(input, item, &dir, &format!("inputs.{name}[{i}]")).await?);
+                    staged.push(
+                        stage_one(
+                            &mut stores,
+                            input,
+                            item,
+                            &dir,
+                            &format!("inputs.{name}[{i}]"),
+                        )
+                        .await?,
+                    );
                 }
                 Value::Array(staged)
             }
             Value::Null => Value::Null,
             item => {
                 let dir = workdir.join("inputs").join(name);
-                stage_one(input, item, &dir, &format!("inputs.{name}")).await?
+                stage_one(&mut stores, input, item, &dir, &format!("inputs.{name}")).await?
             }
         };
         out.insert(name.clone(), staged);
@@ -46,7 +56,25 @@ pub async fn stage(spec: &Spec, inputs: &Inputs, workdir: &Path) -> Result<Input
     Ok(out)
 }
 
+/// One opened store per bucket or container for the whole staging pass,
+/// so that credentials (IMDS, ECS, workload identity) are fetched once.
+#[derive(Default)]
+struct Stores(HashMap<(Scheme, String), Store>);
+
+impl Stores {
+    fn open(&mut self, uri: &StoreUri) -> Result<Store, Error> {
+        let key = (uri.scheme, uri.root.clone());
+        if let Some(store) = self.0.get(&key) {
+            return Ok(store.clone());
+        }
+        let store = Store::open(uri)?;
+        self.0.insert(key, store.clone());
+        Ok(store)
+    }
+}
+
 async fn stage_one(
+    stores: &mut Stores,
     input: &InputSpec,
     value: &Value,
     dir: &Path,
@@ -59,7 +87,7 @@ async fn stage_one(
         return Ok(value.clone());
     };
     let uri = StoreUri::parse(uri_text)?;
-    let store = Store::open(&uri)?;
+    let store = stores.open(&uri)?;
     let basename = uri.key.rsplit('/').next().unwrap_or_default().to_string();
     if basename.is_empty() {
         return Err(Error::InputMissing(format!(
