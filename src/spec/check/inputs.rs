@@ -5,7 +5,7 @@ use std::collections::HashSet;
 use indexmap::IndexMap;
 use regex::Regex;
 
-use super::{CONTEXT_NAMES, Checker, INPUT_KEYS, join, valid_name};
+use super::{CONTEXT_NAMES, Checker, Entries, INPUT_KEYS, join, valid_name};
 use crate::inputs;
 use crate::spec::{BaseType, InputSpec, InputType, SecondaryFile};
 use crate::yaml::{Loc, Node, Value};
@@ -157,16 +157,7 @@ fn check_input(
     {
         spec.max = c.number(n, &field("max"));
     }
-    if let (Some(min), Some(max)) = (spec.min, spec.max)
-        && min > max
-        && let Some((k, _)) = entries.get("max")
-    {
-        c.error(
-            &field("max"),
-            k.loc,
-            format!("min ({min}) is greater than max ({max})"),
-        );
-    }
+    check_order(c, &entries, path, ("min", spec.min), ("max", spec.max));
     if let Some((k, n)) = entries.get("min_length")
         && applies(c, "min_length", k.loc, &[B::String])
     {
@@ -177,16 +168,13 @@ fn check_input(
     {
         spec.max_length = c.count(n, &field("max_length"));
     }
-    if let (Some(min), Some(max)) = (spec.min_length, spec.max_length)
-        && min > max
-        && let Some((k, _)) = entries.get("max_length")
-    {
-        c.error(
-            &field("max_length"),
-            k.loc,
-            format!("min_length ({min}) is greater than max_length ({max})"),
-        );
-    }
+    check_order(
+        c,
+        &entries,
+        path,
+        ("min_length", spec.min_length),
+        ("max_length", spec.max_length),
+    );
     if let Some((k, n)) = entries.get("pattern")
         && applies(c, "pattern", k.loc, &[B::String])
         && let Some(text) = c.string(n, &field("pattern"))
@@ -282,4 +270,24 @@ fn regex_reason(err: &regex::Error) -> String {
         .rfind(|l| !l.is_empty())
         .unwrap_or_default();
     last.trim_start_matches("error: ").to_string()
+}
+
+/// A lower bound above its upper bound is reported at the upper one.
+fn check_order<T: PartialOrd + std::fmt::Display>(
+    c: &mut Checker,
+    entries: &Entries,
+    path: &str,
+    (low_key, low): (&str, Option<T>),
+    (high_key, high): (&str, Option<T>),
+) {
+    if let (Some(low), Some(high)) = (low, high)
+        && low > high
+        && let Some((k, _)) = entries.get(high_key)
+    {
+        c.error(
+            &join(path, high_key),
+            k.loc,
+            format!("{low_key} ({low}) is greater than {high_key} ({high})"),
+        );
+    }
 }
