@@ -90,11 +90,7 @@ fn sigterm_is_forwarded_and_leaves_no_orphans() {
         .parse()
         .unwrap();
     assert!(alive(bg));
-    nix::sys::signal::kill(
-        nix::unistd::Pid::from_raw(child.id() as i32),
-        nix::sys::signal::Signal::SIGTERM,
-    )
-    .unwrap();
+    crate::util::sigterm(&child);
     let status = child.wait().unwrap();
     let mut stdout = String::new();
     child

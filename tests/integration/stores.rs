@@ -391,11 +391,7 @@ fn sigterm_while_staging_ends_the_run_with_results() {
         .unwrap();
     std::thread::sleep(Duration::from_millis(1500));
     let started = Instant::now();
-    nix::sys::signal::kill(
-        nix::unistd::Pid::from_raw(child.id() as i32),
-        nix::sys::signal::Signal::SIGTERM,
-    )
-    .unwrap();
+    crate::util::sigterm(&child);
     let output = child.wait_with_output().unwrap();
     assert!(started.elapsed() < Duration::from_secs(10));
     assert_eq!(output.status.code(), Some(143));

@@ -50,6 +50,12 @@ pub fn omni_std() -> std::process::Command {
     cmd
 }
 
+/// Sends SIGTERM to a launcher started with `omni_std`.
+pub fn sigterm(child: &std::process::Child) {
+    let pid = nix::unistd::Pid::from_raw(i32::try_from(child.id()).unwrap());
+    nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGTERM).unwrap();
+}
+
 /// What one run printed.
 pub struct Ran {
     pub code: i32,
