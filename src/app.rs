@@ -10,7 +10,6 @@ use crate::cli::{Cli, Command, ListArgs, RenderArgs, RenderFormat, ReportFormat,
 use crate::contract::{self, ProcessEnv};
 use crate::diag::Format;
 use crate::error::{Error, code};
-
 use crate::run;
 
 /// Runs the command line and returns the process exit code.
@@ -71,7 +70,7 @@ fn print(text: &str) {
 
 /// Writes an error to stderr and returns its exit code.
 fn report(err: &Error) -> i32 {
-    eprintln!("omni-launch: error: {err}");
+    eprintln!("omni-launch: error: {}", err.message());
     err.exit_code()
 }
 
@@ -89,33 +88,27 @@ fn run_command(req: contract::RunRequest) -> i32 {
     }
 }
 
+/// A dry run through the same stages as a run, up to the command.
 fn render(args: RenderArgs) -> Result<(), Error> {
-    let spec = run::load_spec(&args.spec)?;
+    let spec = crate::spec::load_for_run(&args.spec)?;
     let cwd = std::env::current_dir()
-        .map_err(|err| Error::internal("cannot read the current directory", err))?;
+        .map_err(|err| Error::io("cannot read the current directory", err))?;
     let inputs = contract::read_document(&args.inputs, "--inputs")?;
     let resources = contract::read_document(&args.resources, "--resources")?;
-    let (values, resources) = run::check_inputs(&spec, &inputs, &resources, &cwd)?;
+    let (values, resources) = crate::inputs::check(&spec, &inputs, &resources, &cwd)?;
     let workdir = args
         .workdir
-        .unwrap_or_else(|| std::env::temp_dir().join("omni-launch").join(&args.run_id));
-    let runtime_inputs = crate::runtime::runtimeify_with(&spec, &values, Some(&workdir))?;
-    let ctx = run::context(&spec, &runtime_inputs, &resources, &args.run_id, &workdir);
-    let (rendered, env) = run::render_all(&spec, &ctx)?;
+        .unwrap_or_else(|| crate::workdir::planned(None, &args.run_id));
+    let inputs = crate::runtime::plan(&spec, &values, &workdir)?;
+    let plan = crate::render::render(&spec, &inputs, &resources, &args.run_id, &workdir)?;
     match args.format {
-        RenderFormat::Text => print(&format!("{}\n", rendered.display())),
+        RenderFormat::Text => print(&format!("{}\n", plan.command.display())),
         RenderFormat::Json => {
-            let argv = match &rendered {
-                crate::render::Rendered::Shell(text) => {
-                    vec!["/bin/sh".to_string(), "-c".into(), text.clone()]
-                }
-                crate::render::Rendered::Argv(args) => args.clone(),
-            };
             let doc = serde_json::json!({
-                "command": rendered.display(),
-                "argv": argv,
-                "env": env.into_iter().map(|(k, v)| (k, serde_json::Value::String(v))).collect::<serde_json::Map<_, _>>(),
-                "inputs": runtime_inputs,
+                "command": plan.command.display(),
+                "argv": plan.command.argv(),
+                "env": plan.env.into_iter().map(|(k, v)| (k, serde_json::Value::String(v))).collect::<serde_json::Map<_, _>>(),
+                "inputs": inputs,
                 "workdir": workdir.display().to_string(),
             });
             print(&format!(
@@ -128,7 +121,7 @@ fn render(args: RenderArgs) -> Result<(), Error> {
 }
 
 fn schema(args: SchemaArgs) -> Result<(), Error> {
-    let spec = run::load_spec(&args.spec)?;
+    let spec = crate::spec::load_for_run(&args.spec)?;
     let schema = crate::schema::inputs_schema(&spec);
     print(&format!(
         "{}\n",

@@ -1,5 +1,5 @@
-//! Collects a finished tool's outputs (DESIGN.md §5): Files by glob, values
-//! read from stdout, stderr or a file.
+//! Stage 8: collects a finished tool's outputs (DESIGN.md §5): Files by
+//! glob, values read from stdout, stderr or a file.
 //!
 //! Nothing outside the work directory is ever collected: globs are matched
 //! below it, and a match whose real path leaves it (a symlink) is refused.
@@ -8,10 +8,38 @@ use std::io::Read;
 use std::path::{Path, PathBuf};
 
 use indexmap::IndexMap;
+use serde::Serialize;
 use serde_json::Value;
+use sha1::Digest;
 
+use crate::cwl::FileObject;
 use crate::error::Error;
-use crate::spec::{OutputKind, OutputSpec, Source, Spec, ValueType};
+use crate::spec::{OutputKind, OutputSpec, Source, Spec};
+use crate::types::ValueType;
+
+/// One collected output.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+#[serde(untagged)]
+pub enum Output {
+    File(Box<FileObject>),
+    Files(Vec<FileObject>),
+    /// A value read from a stream or file (`null` when optional and absent).
+    Value(Value),
+}
+
+impl Output {
+    /// The File objects of this output, to store them.
+    pub fn files_mut(&mut self) -> Vec<&mut FileObject> {
+        match self {
+            Output::File(file) => vec![file.as_mut()],
+            Output::Files(files) => files.iter_mut().collect(),
+            Output::Value(_) => Vec::new(),
+        }
+    }
+}
+
+/// The outputs of a run, in spec order.
+pub type Outputs = IndexMap<String, Output>;
 
 /// Value outputs read at most this much.
 pub const MAX_VALUE_BYTES: u64 = 64 * 1024;
@@ -25,20 +53,18 @@ pub struct Places<'a> {
 
 /// Collects every output. `checksums`: hash File outputs here; a run that
 /// uploads them hashes them during the upload instead (one pass, not two).
-pub fn collect(
-    spec: &Spec,
-    places: &Places,
-    checksums: bool,
-) -> Result<IndexMap<String, Value>, Error> {
+pub fn collect(spec: &Spec, places: &Places, checksums: bool) -> Result<Outputs, Error> {
     let root = places
         .workdir
         .canonicalize()
-        .map_err(|err| Error::internal("cannot resolve the work directory", err))?;
+        .map_err(|err| Error::io("cannot resolve the work directory", err))?;
     let mut results = IndexMap::new();
     for (name, output) in &spec.outputs {
         let value = match &output.kind {
             OutputKind::Files { glob, many } => files(output, glob, *many, &root, checksums)?,
-            OutputKind::Value { ty, from } => value(output, *ty, from, places, &root)?,
+            OutputKind::Value { ty, from } => {
+                Output::Value(value(output, *ty, from, places, &root)?)
+            }
         };
         results.insert(name.clone(), value);
     }
@@ -46,7 +72,19 @@ pub fn collect(
 }
 
 fn missing(output: &OutputSpec, message: String) -> Error {
-    Error::OutputMissing(format!("output `{}`: {message}", output.name))
+    Error::OutputMissing {
+        output: output.name.clone(),
+        message,
+        source: None,
+    }
+}
+
+fn unreadable(output: &OutputSpec, message: String, source: std::io::Error) -> Error {
+    Error::OutputMissing {
+        output: output.name.clone(),
+        message,
+        source: Some(source),
+    }
 }
 
 fn files(
@@ -55,7 +93,7 @@ fn files(
     many: bool,
     root: &Path,
     checksums: bool,
-) -> Result<Value, Error> {
+) -> Result<Output, Error> {
     let full = format!(
         "{}/{pattern}",
         glob::Pattern::escape(&root.to_string_lossy())
@@ -92,14 +130,14 @@ fn files(
     }
     matches.sort();
     let object = |path: &Path| {
-        crate::runtime::file_object(path, None, output.format.as_deref(), checksums)
-            .map_err(|err| missing(output, format!("cannot read \"{}\": {err}", path.display())))
+        file_object(path, output.format.as_deref(), checksums)
+            .map_err(|err| unreadable(output, format!("cannot read \"{}\"", path.display()), err))
     };
     if many {
         if matches.is_empty() && !output.optional {
             return Err(missing(output, format!("no file matches \"{pattern}\"")));
         }
-        return Ok(Value::Array(
+        return Ok(Output::Files(
             matches
                 .iter()
                 .map(|p| object(p))
@@ -107,9 +145,9 @@ fn files(
         ));
     }
     match matches.as_slice() {
-        [] if output.optional => Ok(Value::Null),
+        [] if output.optional => Ok(Output::Value(Value::Null)),
         [] => Err(missing(output, format!("no file matches \"{pattern}\""))),
-        [one] => object(one),
+        [one] => Ok(Output::File(Box::new(object(one)?))),
         more => Err(missing(
             output,
             format!(
@@ -153,7 +191,7 @@ fn value(
     let mut bytes = Vec::new();
     std::fs::File::open(&path)
         .and_then(|f| f.take(MAX_VALUE_BYTES + 1).read_to_end(&mut bytes))
-        .map_err(|err| missing(output, format!("cannot read {from}: {err}")))?;
+        .map_err(|err| unreadable(output, format!("cannot read {from}"), err))?;
     if bytes.len() as u64 > MAX_VALUE_BYTES {
         return Err(missing(
             output,
@@ -174,6 +212,32 @@ fn value(
         return Err(missing(output, format!("{from} is empty")));
     }
     parse_value(ty, &text).map_err(|message| missing(output, format!("{from}: {message}")))
+}
+
+/// A File object for a collected file; `checksum`: compute `sha1$…`.
+fn file_object(path: &Path, format: Option<&str>, checksum: bool) -> std::io::Result<FileObject> {
+    let mut file = FileObject::local(path.to_path_buf());
+    file.size = Some(std::fs::metadata(path)?.len());
+    file.format = format.map(str::to_string);
+    if checksum {
+        file.checksum = Some(format!("sha1${}", sha1_file(path)?));
+    }
+    Ok(file)
+}
+
+/// SHA-1 in one streaming pass (1 MiB buffer; the file is never held whole).
+fn sha1_file(path: &Path) -> std::io::Result<String> {
+    let mut file = std::fs::File::open(path)?;
+    let mut hasher = sha1::Sha1::new();
+    let mut buf = vec![0u8; 1 << 20];
+    loop {
+        let n = file.read(&mut buf)?;
+        if n == 0 {
+            break;
+        }
+        hasher.update(&buf[..n]);
+    }
+    Ok(hex::encode(hasher.finalize()))
 }
 
 /// Parses a value output. A string loses its trailing newlines only (as

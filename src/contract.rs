@@ -1,5 +1,6 @@
-//! The job contract (DESIGN.md §2–3): TOOL_ID, RUN_ID, INPUTS_JSON,
-//! RESOURCES_JSON, S3_RESULT_URI / RESULT_URI, overridden by flags.
+//! Stage 1, the job contract (DESIGN.md §2–3): TOOL_ID, RUN_ID,
+//! INPUTS_JSON, RESOURCES_JSON, S3_RESULT_URI / RESULT_URI, overridden by
+//! flags.
 //!
 //! Reads text and names; it does not validate inputs against a spec.
 
@@ -9,8 +10,9 @@ use std::time::Duration;
 
 use serde_json::Value;
 
+use crate::diag::Problem;
 use crate::error::Error;
-use crate::store::ResultTarget;
+use crate::uri::ResultTarget;
 
 /// What the command line asked for (flags only; `None` = not given).
 #[derive(Clone, Debug, Default)]
@@ -37,7 +39,6 @@ pub struct Contract {
     pub inputs: Document,
     pub resources: Document,
     pub result: Option<ResultTarget>,
-    pub result_uri: Option<String>,
     pub workdir: Option<PathBuf>,
     pub keep_workdir: bool,
     pub runner: String,
@@ -62,9 +63,8 @@ impl Document {
 
     /// Parses the document; malformed JSON is invalid input (65).
     pub fn parse(&self) -> Result<Value, Error> {
-        self.parse_value().map_err(|message| {
-            Error::InvalidInputs(vec![crate::diag::Diagnostic::new("", message)])
-        })
+        self.parse_value()
+            .map_err(|message| Error::InvalidInputs(vec![Problem::new("", message)]))
     }
 
     /// Parses the document; the error names the source.
@@ -91,6 +91,14 @@ impl Env for ProcessEnv {
 pub fn specs_dir(flag: Option<PathBuf>, env: &dyn Env) -> PathBuf {
     flag.or_else(|| env.var("OMNI_TOOL_SPECS").map(PathBuf::from))
         .unwrap_or_else(|| PathBuf::from("tool-specs"))
+}
+
+/// The rule for tool ids (spec `id` and TOOL_ID): `[a-z0-9_-]+`.
+pub fn valid_tool_id(id: &str) -> bool {
+    !id.is_empty()
+        && id
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_' || c == '-')
 }
 
 /// Run ids name directories and object keys.
@@ -146,7 +154,7 @@ impl Contract {
     pub fn read(req: RunRequest, env: &dyn Env) -> Result<Self, Error> {
         let tool_id = req.tool_id.or_else(|| env.var("TOOL_ID"));
         if let Some(id) = &tool_id
-            && !crate::spec::valid_id(id)
+            && !valid_tool_id(id)
         {
             return Err(Error::Usage(format!(
                 "invalid TOOL_ID \"{id}\": use only lowercase letters, digits, `_` and `-`"
@@ -154,7 +162,7 @@ impl Contract {
         }
         let spec_path = match (req.spec, &tool_id) {
             (Some(path), _) => path,
-            (None, Some(id)) => crate::spec::path_in(&specs_dir(req.specs_dir, env), id),
+            (None, Some(id)) => specs_dir(req.specs_dir, env).join(format!("{id}.yaml")),
             (None, None) => {
                 return Err(Error::Usage(
                     "no tool given: pass --spec FILE or a TOOL_ID (argument or environment)".into(),
@@ -198,7 +206,11 @@ impl Contract {
                 (a, b) => a.or(b),
             },
         };
-        let result = result_uri.as_deref().map(ResultTarget::parse).transpose()?;
+        let result = result_uri
+            .as_deref()
+            .map(ResultTarget::parse)
+            .transpose()
+            .map_err(|err| Error::Usage(err.to_string()))?;
         let runner = req.runner.unwrap_or_else(|| "local".into());
         Ok(Self {
             spec_path,
@@ -207,7 +219,6 @@ impl Contract {
             inputs,
             resources,
             result,
-            result_uri,
             workdir: req.workdir,
             keep_workdir: req.keep_workdir,
             runner,
@@ -238,7 +249,10 @@ mod tests {
         let c = Contract::read(RunRequest::default(), &env).unwrap();
         assert_eq!(c.spec_path, PathBuf::from("tool-specs/echo_test.yaml"));
         assert_eq!(c.run_id, "r1");
-        assert_eq!(c.result_uri.as_deref(), Some("s3://b/p/"));
+        assert_eq!(
+            c.result.map(|r| r.results_uri()).as_deref(),
+            Some("s3://b/p/results.json")
+        );
         let req = RunRequest {
             run_id: Some("r2".into()),
             ..Default::default()

@@ -1,7 +1,9 @@
-//! Diagnostics: one problem found in a spec or an inputs document, and the
-//! three ways `validate` prints them (text, json, github).
+//! One shape for "a problem": where it is (file, line, column, key path or
+//! JSON path), what is wrong, and how to fix it. Spec checks, inputs checks
+//! and run errors all report `Problem`s; this module also prints them the
+//! three ways `validate` can (text, json, github).
 //!
-//! Owns wording of positions; it must not decide what is a problem.
+//! Owns the wording of positions; it must not decide what is a problem.
 
 use std::fmt::{self, Write as _};
 
@@ -11,7 +13,7 @@ use crate::yaml::Loc;
 
 /// One problem, located as precisely as its source allows.
 #[derive(Clone, Debug, PartialEq, Serialize)]
-pub struct Diagnostic {
+pub struct Problem {
     /// The file the problem is in (a spec, or an inputs file); `None` for
     /// inputs given inline.
     pub file: Option<String>,
@@ -21,9 +23,11 @@ pub struct Diagnostic {
     /// (`inputs.reads[2]`).
     pub path: String,
     pub message: String,
+    /// How to fix it ("did you mean `evalue`?"), when there is a guess.
+    pub hint: Option<String>,
 }
 
-impl Diagnostic {
+impl Problem {
     pub fn new(path: impl Into<String>, message: impl Into<String>) -> Self {
         Self {
             file: None,
@@ -31,6 +35,7 @@ impl Diagnostic {
             column: None,
             path: path.into(),
             message: message.into(),
+            hint: None,
         }
     }
 
@@ -54,10 +59,23 @@ impl Diagnostic {
             None => self,
         }
     }
+
+    pub fn with_hint(mut self, hint: Option<String>) -> Self {
+        self.hint = hint;
+        self
+    }
+
+    /// The message with its hint, as one sentence.
+    pub fn text(&self) -> String {
+        match &self.hint {
+            Some(hint) => format!("{}; {hint}", self.message),
+            None => self.message.clone(),
+        }
+    }
 }
 
-impl fmt::Display for Diagnostic {
-    /// `file:line:column: path: message`, leaving out what is unknown.
+impl fmt::Display for Problem {
+    /// `file:line:column: path: message; hint`, leaving out what is unknown.
     fn fmt(&self, f: &mut fmt::Formatter) -> fmt::Result {
         let mut position = String::new();
         if let Some(file) = &self.file {
@@ -75,7 +93,7 @@ impl fmt::Display for Diagnostic {
         if !self.path.is_empty() {
             write!(f, "{}: ", self.path)?;
         }
-        f.write_str(&self.message)
+        f.write_str(&self.text())
     }
 }
 
@@ -105,21 +123,21 @@ fn github_escape(text: &str, property: bool) -> String {
 }
 
 /// `::error file=…,line=…,col=…::path: message`
-pub fn github_line(diagnostic: &Diagnostic) -> String {
+pub fn github_line(problem: &Problem) -> String {
     let mut props = Vec::new();
-    if let Some(file) = &diagnostic.file {
+    if let Some(file) = &problem.file {
         props.push(format!("file={}", github_escape(file, true)));
     }
-    if let Some(line) = diagnostic.line {
+    if let Some(line) = problem.line {
         props.push(format!("line={line}"));
     }
-    if let Some(column) = diagnostic.column {
+    if let Some(column) = problem.column {
         props.push(format!("col={column}"));
     }
-    let message = if diagnostic.path.is_empty() {
-        diagnostic.message.clone()
+    let message = if problem.path.is_empty() {
+        problem.text()
     } else {
-        format!("{}: {}", diagnostic.path, diagnostic.message)
+        format!("{}: {}", problem.path, problem.text())
     };
     let props = if props.is_empty() {
         String::new()
@@ -135,16 +153,18 @@ mod tests {
 
     #[test]
     fn display_leaves_out_unknown_parts() {
-        let d = Diagnostic::new("inputs.x", "bad").at(Loc { line: 3, column: 5 });
+        let d = Problem::new("inputs.x", "bad").at(Loc { line: 3, column: 5 });
         assert_eq!(d.to_string(), ":3:5: inputs.x: bad");
         let d = d.in_file("a.yaml");
         assert_eq!(d.to_string(), "a.yaml:3:5: inputs.x: bad");
-        assert_eq!(Diagnostic::new("", "bad").to_string(), "bad");
+        assert_eq!(Problem::new("", "bad").to_string(), "bad");
+        let hinted = Problem::new("", "bad").with_hint(Some("did you mean `good`?".into()));
+        assert_eq!(hinted.to_string(), "bad; did you mean `good`?");
     }
 
     #[test]
     fn github_escapes() {
-        let d = Diagnostic::new("p", "50%\nnext")
+        let d = Problem::new("p", "50%\nnext")
             .at(Loc { line: 1, column: 2 })
             .in_file("a,b.yaml");
         assert_eq!(

@@ -1,14 +1,14 @@
 //! The launcher's errors, their `kind` in results.json and their exit codes
 //! (DESIGN.md §8).
 //!
-//! Every failure the user can cause or meet ends up here; `main` turns one
+//! Every failure the user can cause or meet ends up here; `app` turns one
 //! into a message on stderr and an exit code. Nothing else picks exit codes.
+//! Errors keep their cause as a `source()` chain; `message` writes the chain
+//! as one line.
 
 use std::fmt;
 
-use crate::diag::Diagnostic;
-
-pub type Result<T, E = Error> = std::result::Result<T, E>;
+use crate::diag::Problem;
 
 /// The failure kinds of DESIGN.md §8, as spelled in results.json.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
@@ -62,22 +62,44 @@ pub mod code {
     pub const NOT_FOUND: i32 = 127;
 }
 
+/// What an object store said, reduced to what a retry policy needs.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Fault {
+    /// Worth retrying the job: 5xx, throttling, resets, timeouts.
+    Transient,
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
     #[error("{0}")]
     Usage(String),
     #[error("{}", list("the inputs are invalid", .0))]
-    InvalidInputs(Vec<Diagnostic>),
-    #[error("{0}")]
-    InputMissing(String),
-    #[error("{0}")]
-    StoreUnavailable(String),
+    InvalidInputs(Vec<Problem>),
+    #[error("{}", join(.0))]
+    InputMissing(Vec<Problem>),
+    /// A store could not be read or written.
+    #[error("{what} {uri}")]
+    Store {
+        /// What was being done: "cannot store", "cannot read" …
+        what: &'static str,
+        uri: String,
+        fault: Fault,
+        #[source]
+        source: object_store::Error,
+    },
     #[error("{}", list("the spec is invalid", .0))]
-    InvalidSpec(Vec<Diagnostic>),
+    InvalidSpec(Vec<Problem>),
     #[error("the tool exited with status {0}")]
     ToolFailed(i32),
     #[error("time limit of {0} s reached; the tool was stopped")]
     Timeout(u64),
+    /// The program could not be started at all.
+    #[error("cannot start `{program}`")]
+    Start {
+        program: String,
+        #[source]
+        source: std::io::Error,
+    },
     #[error("{0}")]
     NotExecutable(String),
     #[error("{0}")]
@@ -86,19 +108,39 @@ pub enum Error {
     /// signal on, as opposed to the tool dying of a signal on its own.
     #[error("{}", signal_message(*.signal, *.by_launcher))]
     Signalled { signal: i32, by_launcher: bool },
-    #[error("{0}")]
-    OutputMissing(String),
+    #[error("output `{output}`: {message}")]
+    OutputMissing {
+        output: String,
+        message: String,
+        #[source]
+        source: Option<std::io::Error>,
+    },
+    /// A local file or directory of the launcher's could not be used.
+    #[error("{context}")]
+    Io {
+        context: String,
+        #[source]
+        source: std::io::Error,
+    },
     #[error("{0}")]
     Internal(String),
 }
 
-fn list(title: &str, diagnostics: &[Diagnostic]) -> String {
+fn list(title: &str, problems: &[Problem]) -> String {
     let mut out = format!("{title}:");
-    for d in diagnostics {
+    for p in problems {
         out.push_str("\n  ");
-        out.push_str(&d.to_string());
+        out.push_str(&p.to_string());
     }
     out
+}
+
+fn join(problems: &[Problem]) -> String {
+    problems
+        .iter()
+        .map(ToString::to_string)
+        .collect::<Vec<_>>()
+        .join("; ")
 }
 
 fn signal_message(signal: i32, by_launcher: bool) -> String {
@@ -122,43 +164,91 @@ impl Error {
             Error::Usage(_) => Kind::Usage,
             Error::InvalidInputs(_) => Kind::InvalidInputs,
             Error::InputMissing(_) => Kind::InputMissing,
-            Error::StoreUnavailable(_) => Kind::StoreUnavailable,
+            Error::Store { .. } => Kind::StoreUnavailable,
             Error::InvalidSpec(_) => Kind::InvalidSpec,
             Error::ToolFailed(_) => Kind::ToolFailed,
             Error::Timeout(_) => Kind::Timeout,
-            Error::NotExecutable(_) => Kind::NotExecutable,
+            Error::Start { source, .. } if source.kind() == std::io::ErrorKind::NotFound => {
+                Kind::NotFound
+            }
+            Error::Start { .. } | Error::NotExecutable(_) => Kind::NotExecutable,
             Error::NotFound(_) => Kind::NotFound,
             Error::Signalled { .. } => Kind::Signalled,
-            Error::OutputMissing(_) => Kind::OutputMissing,
-            Error::Internal(_) => Kind::Internal,
+            Error::OutputMissing { .. } => Kind::OutputMissing,
+            Error::Io { .. } | Error::Internal(_) => Kind::Internal,
         }
     }
 
     pub fn exit_code(&self) -> i32 {
-        match self {
-            Error::Usage(_) => code::USAGE,
-            Error::InvalidInputs(_) => code::DATAERR,
-            Error::InputMissing(_) => code::NOINPUT,
-            Error::StoreUnavailable(_) => code::TEMPFAIL,
-            Error::InvalidSpec(_) => code::CONFIG,
+        match self.kind() {
+            Kind::Usage => code::USAGE,
+            Kind::InvalidInputs => code::DATAERR,
+            Kind::InputMissing => code::NOINPUT,
+            Kind::StoreUnavailable => code::TEMPFAIL,
+            Kind::InvalidSpec => code::CONFIG,
             // A tool that exits non-zero keeps its own code; 0 cannot mean failure.
-            Error::ToolFailed(status) => {
-                if *status == 0 {
-                    1
-                } else {
-                    *status
-                }
-            }
-            Error::Timeout(_) => code::TIMEOUT,
-            Error::NotExecutable(_) => code::NOT_EXECUTABLE,
-            Error::NotFound(_) => code::NOT_FOUND,
-            Error::Signalled { signal, .. } => 128 + signal,
+            Kind::ToolFailed => match self {
+                Error::ToolFailed(status) if *status != 0 => *status,
+                _ => 1,
+            },
+            Kind::Timeout => code::TIMEOUT,
+            Kind::NotExecutable => code::NOT_EXECUTABLE,
+            Kind::NotFound => code::NOT_FOUND,
+            Kind::Signalled => match self {
+                Error::Signalled { signal, .. } => 128 + signal,
+                _ => 128,
+            },
             // The tool ran but broke its spec's promise: not retryable.
-            Error::OutputMissing(_) | Error::Internal(_) => code::SOFTWARE,
+            Kind::OutputMissing | Kind::Internal => code::SOFTWARE,
         }
     }
 
-    pub fn internal(context: impl fmt::Display, err: impl fmt::Display) -> Self {
-        Error::Internal(format!("{context}: {err}"))
+    /// The error and its causes as one line: `context: cause: cause`.
+    pub fn message(&self) -> String {
+        let mut text = self.to_string();
+        let mut source = std::error::Error::source(self);
+        while let Some(cause) = source {
+            let line = one_line(&cause.to_string());
+            // Some causes already print their own cause; say it once.
+            if !line.is_empty() && !text.contains(&line) {
+                text.push_str(": ");
+                text.push_str(&line);
+            }
+            source = cause.source();
+        }
+        text
+    }
+
+    /// An I/O failure of the launcher's own files, with what it was doing.
+    pub fn io(context: impl fmt::Display, source: std::io::Error) -> Self {
+        Error::Io {
+            context: context.to_string(),
+            source,
+        }
+    }
+}
+
+/// Collapses whitespace, so that multi-line causes fit one line.
+pub fn one_line(text: &str) -> String {
+    text.split_whitespace().collect::<Vec<_>>().join(" ")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn message_walks_the_chain_once() {
+        let err = Error::io(
+            "cannot create /w",
+            std::io::Error::new(std::io::ErrorKind::PermissionDenied, "denied"),
+        );
+        assert_eq!(err.message(), "cannot create /w: denied");
+        assert_eq!(err.kind(), Kind::Internal);
+        let start = Error::Start {
+            program: "x".into(),
+            source: std::io::Error::from(std::io::ErrorKind::NotFound),
+        };
+        assert_eq!(start.exit_code(), 127);
     }
 }

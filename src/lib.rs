@@ -2,23 +2,39 @@
 //! from a YAML spec. The pipeline reads, stage by stage:
 //! contract → spec → inputs → stage → runtime → render → exec → collect →
 //! results → store.
+//!
+//! The stages build on a ground floor that imports none of them: `error`,
+//! `diag`, `suggest`, `yaml`, `uri`, `types`, `value`, `cwl`, `template`,
+//! `workdir` and `objects` (the object-store client). `run` sequences the
+//! stages; `app` is the binary's entry, `cli` its only clap user.
+//!
+//! Public for the binary, the tests and the fuzz targets: `app` (the entry
+//! point), `spec` (parsing), `inputs` and `runtime` (validation and File
+//! objects), `template` (rendering), `schema` and `value`.
 
 pub mod app;
-pub mod cli;
-pub mod collect;
-pub mod contract;
-pub mod diag;
-pub mod error;
-pub mod exec;
+mod cli;
+mod collect;
+mod contract;
+mod cwl;
+mod diag;
+mod error;
+mod exec;
 pub mod inputs;
-pub mod render;
-pub mod results;
-pub mod run;
+mod objects;
+mod render;
+mod results;
+mod run;
 pub mod runtime;
 pub mod schema;
 pub mod spec;
-pub mod stage;
-pub mod store;
-pub mod suggest;
-pub mod validate;
-pub mod yaml;
+mod stage;
+mod store;
+mod suggest;
+pub mod template;
+mod types;
+mod uri;
+mod validate;
+pub mod value;
+mod workdir;
+mod yaml;

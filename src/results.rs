@@ -1,26 +1,26 @@
-//! results.json (DESIGN.md §7): a superset of omni-tool-runtime's
+//! Stage 9: results.json (DESIGN.md §7), a superset of omni-tool-runtime's
 //! `{ok, tool_id, run_id, results}`, written on every path once the contract
 //! is read.
 //!
 //! Owns the document's shape only; `run` fills it and `store` carries it.
 
-use indexmap::IndexMap;
 use serde::Serialize;
-use serde_json::Value;
 
+use crate::collect::Outputs;
 use crate::error::Error;
 use crate::exec::Usage;
-use crate::inputs::Resources;
+use crate::inputs::{Inputs, Resources};
+use crate::spec::Spec;
 
 #[derive(Debug, Clone, Serialize)]
 pub struct Results {
     pub ok: bool,
     pub tool_id: String,
     pub run_id: String,
-    pub results: IndexMap<String, Value>,
+    pub results: Outputs,
     pub exit_code: i32,
     pub error: Option<ErrorInfo>,
-    pub inputs: IndexMap<String, Value>,
+    pub inputs: Inputs,
     pub command: Option<String>,
     pub started_at: String,
     pub finished_at: Option<String>,
@@ -42,7 +42,7 @@ impl From<&Error> for ErrorInfo {
     fn from(err: &Error) -> Self {
         Self {
             kind: err.kind().as_str(),
-            message: err.to_string(),
+            message: err.message(),
         }
     }
 }
@@ -62,6 +62,17 @@ pub struct SpecInfo {
     pub path: String,
 }
 
+impl From<&Spec> for SpecInfo {
+    fn from(spec: &Spec) -> Self {
+        Self {
+            id: spec.id.clone(),
+            version: spec.version.clone(),
+            sha256: spec.sha256.clone(),
+            path: spec.source.clone(),
+        }
+    }
+}
+
 /// RFC 3339 UTC with milliseconds, as Batch logs show times.
 pub fn timestamp(at: chrono::DateTime<chrono::Utc>) -> String {
     at.to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
@@ -78,10 +89,10 @@ impl Results {
             ok: false,
             tool_id,
             run_id,
-            results: IndexMap::new(),
+            results: Outputs::new(),
             exit_code: 0,
             error: None,
-            inputs: IndexMap::new(),
+            inputs: Inputs::new(),
             command: None,
             started_at: timestamp(started),
             finished_at: None,

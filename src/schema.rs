@@ -3,7 +3,8 @@
 
 use serde_json::{Map, Value, json};
 
-use crate::spec::{BaseType, InputSpec, Spec};
+use crate::spec::{InputSpec, Spec};
+use crate::types::BaseType;
 
 pub fn inputs_schema(spec: &Spec) -> Value {
     let mut properties = Map::new();
@@ -37,13 +38,13 @@ fn input_schema(input: &InputSpec) -> Value {
     match input.ty.base {
         BaseType::String => {
             item.insert("type".into(), "string".into());
-            if let Some(n) = input.min_length {
+            if let Some(n) = input.constraints.min_length {
                 item.insert("minLength".into(), n.into());
             }
-            if let Some(n) = input.max_length {
+            if let Some(n) = input.constraints.max_length {
                 item.insert("maxLength".into(), n.into());
             }
-            if let Some(re) = &input.pattern {
+            if let Some(re) = &input.constraints.pattern {
                 item.insert("pattern".into(), re.as_str().into());
             }
         }
@@ -61,10 +62,10 @@ fn input_schema(input: &InputSpec) -> Value {
                     json!(v)
                 }
             };
-            if let Some(min) = input.min {
+            if let Some(min) = input.constraints.min {
                 item.insert("minimum".into(), bound(min));
             }
-            if let Some(max) = input.max {
+            if let Some(max) = input.constraints.max {
                 item.insert("maximum".into(), bound(max));
             }
         }
@@ -73,7 +74,7 @@ fn input_schema(input: &InputSpec) -> Value {
         }
         BaseType::Enum => {
             item.insert("type".into(), "string".into());
-            item.insert("enum".into(), input.symbols.clone().into());
+            item.insert("enum".into(), input.constraints.symbols.clone().into());
         }
         BaseType::File | BaseType::Directory => {
             item.insert("type".into(), "string".into());
@@ -89,7 +90,7 @@ fn input_schema(input: &InputSpec) -> Value {
         item
     };
     let mut description = input.description.clone().unwrap_or_default();
-    if let Some(format) = &input.format {
+    if let Some(format) = &input.constraints.format {
         if !description.is_empty() {
             description.push(' ');
         }

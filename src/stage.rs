@@ -1,5 +1,5 @@
-//! Stages remote File and Directory inputs (`s3://`, `azureblob://`) into
-//! `<workdir>/inputs/` before the command runs.
+//! Stage 4: stages remote File and Directory inputs (`s3://`,
+//! `azureblob://`) into `<workdir>/inputs/<name>/` before the command runs.
 //!
 //! Local paths and `file://` URIs are used where they are, never copied.
 //! The staged copy keeps its original basename; `location` keeps the URI.
@@ -7,13 +7,15 @@
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
-use serde_json::Value;
-
+use crate::cwl::{DirectoryObject, FileObject};
+use crate::diag::Problem;
 use crate::error::Error;
 use crate::inputs::Inputs;
-use crate::runtime::sibling_uri;
-use crate::spec::{BaseType, InputSpec, Spec};
-use crate::store::{Scheme, Store, StoreUri};
+use crate::objects::Store;
+use crate::spec::{InputSpec, Spec};
+use crate::uri::{Scheme, StoreUri};
+use crate::value::Value;
+use crate::workdir;
 
 /// Downloads every remote input; returns the inputs with local `path`s.
 pub async fn stage(spec: &Spec, inputs: &Inputs, workdir: &Path) -> Result<Inputs, Error> {
@@ -23,37 +25,41 @@ pub async fn stage(spec: &Spec, inputs: &Inputs, workdir: &Path) -> Result<Input
         let Some(input) = spec.inputs.get(name) else {
             continue;
         };
-        if !input.ty.base.is_path() {
-            out.insert(name.clone(), value.clone());
-            continue;
-        }
         let staged = match value {
-            Value::Array(items) => {
+            Value::List(items) => {
                 let mut staged = Vec::with_capacity(items.len());
                 for (i, item) in items.iter().enumerate() {
-                    let dir = workdir.join("inputs").join(name).join(i.to_string());
-                    staged.push(
-                        stage_one(
-                            &mut stores,
-                            input,
-                            item,
-                            &dir,
-                            &format!("inputs.{name}[{i}]"),
-                        )
-                        .await?,
-                    );
+                    let place = Place {
+                        dir: workdir::input_dir(workdir, name, Some(i)),
+                        json_path: format!("inputs.{name}[{i}]"),
+                    };
+                    staged.push(stage_one(&mut stores, input, item, &place).await?);
                 }
-                Value::Array(staged)
+                Value::List(staged)
             }
-            Value::Null => Value::Null,
             item => {
-                let dir = workdir.join("inputs").join(name);
-                stage_one(&mut stores, input, item, &dir, &format!("inputs.{name}")).await?
+                let place = Place {
+                    dir: workdir::input_dir(workdir, name, None),
+                    json_path: format!("inputs.{name}"),
+                };
+                stage_one(&mut stores, input, item, &place).await?
             }
         };
         out.insert(name.clone(), staged);
     }
     Ok(out)
+}
+
+/// Where one input goes, and how messages name it.
+struct Place {
+    dir: PathBuf,
+    json_path: String,
+}
+
+impl Place {
+    fn missing(&self, message: String) -> Error {
+        Error::InputMissing(vec![Problem::new(self.json_path.clone(), message)])
+    }
 }
 
 /// One opened store per bucket or container for the whole staging pass,
@@ -73,76 +79,108 @@ impl Stores {
     }
 }
 
+/// A remote input's store URI; `None` for local ones (used in place).
+fn remote(location: &str, has_path: bool) -> Option<Result<StoreUri, Error>> {
+    if has_path {
+        return None;
+    }
+    Some(StoreUri::parse(location).map_err(|err| Error::Usage(err.to_string())))
+}
+
 async fn stage_one(
     stores: &mut Stores,
     input: &InputSpec,
     value: &Value,
-    dir: &Path,
-    json_path: &str,
+    place: &Place,
 ) -> Result<Value, Error> {
-    if value.get("path").is_some() {
-        return Ok(value.clone());
-    }
-    let Some(uri_text) = value.get("location").and_then(Value::as_str) else {
-        return Ok(value.clone());
-    };
-    let uri = StoreUri::parse(uri_text)?;
-    let store = stores.open(&uri)?;
-    let basename = uri.key.rsplit('/').next().unwrap_or_default().to_string();
-    if basename.is_empty() {
-        return Err(Error::InputMissing(format!(
-            "{json_path}: \"{uri_text}\" names no object"
-        )));
-    }
-    let local = dir.join(&basename);
-    let missing = || Error::InputMissing(format!("{json_path}: \"{uri_text}\" does not exist"));
-
-    if input.ty.base == BaseType::Directory {
-        let prefix = format!("{}/", uri.key);
-        let keys = store.list(&uri.key).await?;
-        if keys.is_empty() {
-            return Err(missing());
-        }
-        for key in keys {
-            let Some(relative) = key.strip_prefix(&prefix) else {
-                continue;
-            };
-            let target = safe_join(&local, relative).ok_or_else(|| {
-                Error::InputMissing(format!(
-                    "{json_path}: object \"{key}\" would land outside the work directory"
-                ))
-            })?;
-            store.download(&key, &target).await?;
-        }
-        if !local.exists() {
-            std::fs::create_dir_all(&local).map_err(|err| {
-                Error::internal(format!("cannot create {}", local.display()), err)
-            })?;
-        }
-    } else {
-        if !store.download(&uri.key, &local).await? {
-            return Err(missing());
-        }
-        for secondary in &input.secondary_files {
-            let name = secondary.apply(&basename);
-            let Some(sec_uri) = sibling_uri(uri_text, &name) else {
-                continue;
-            };
-            let sec = StoreUri::parse(&sec_uri)?;
-            let found = store.download(&sec.key, &dir.join(&name)).await?;
-            if !found && secondary.required {
-                return Err(Error::InputMissing(format!(
-                    "{json_path}: secondary file \"{sec_uri}\" (pattern \"{}\") does not exist",
-                    secondary.pattern
-                )));
+    match value {
+        Value::File(file) => match remote(&file.location, file.path.is_some()) {
+            None => Ok(value.clone()),
+            Some(uri) => {
+                let uri = uri?;
+                let store = stores.open(&uri)?;
+                let staged = stage_file(&store, input, file, &uri, place).await?;
+                Ok(Value::File(Box::new(staged)))
             }
+        },
+        Value::Directory(dir) => match remote(&dir.location, dir.path.is_some()) {
+            None => Ok(value.clone()),
+            Some(uri) => {
+                let uri = uri?;
+                let store = stores.open(&uri)?;
+                let staged = stage_directory(&store, dir, &uri, place).await?;
+                Ok(Value::Directory(Box::new(staged)))
+            }
+        },
+        _ => Ok(value.clone()),
+    }
+}
+
+async fn stage_file(
+    store: &Store,
+    input: &InputSpec,
+    file: &FileObject,
+    uri: &StoreUri,
+    place: &Place,
+) -> Result<FileObject, Error> {
+    let basename = uri.basename();
+    if basename.is_empty() {
+        return Err(place.missing(format!("\"{}\" names no object", file.location)));
+    }
+    let local = place.dir.join(basename);
+    if !store.download(&uri.key, &local).await? {
+        return Err(place.missing(format!("\"{}\" does not exist", file.location)));
+    }
+    for secondary in &input.constraints.secondary_files {
+        let name = secondary.apply(basename);
+        let sec_key = match uri.key.rsplit_once('/') {
+            Some((dir, _)) => format!("{dir}/{name}"),
+            None => name.clone(),
+        };
+        let found = store.download(&sec_key, &place.dir.join(&name)).await?;
+        if !found && secondary.required {
+            return Err(place.missing(format!(
+                "secondary file \"{}\" (pattern \"{}\") does not exist",
+                uri.uri_of(&sec_key),
+                secondary.pattern
+            )));
         }
     }
-    let mut staged = value.clone();
-    if let Value::Object(map) = &mut staged {
-        map.insert("path".into(), local.display().to_string().into());
+    Ok(file.at(local))
+}
+
+async fn stage_directory(
+    store: &Store,
+    dir: &DirectoryObject,
+    uri: &StoreUri,
+    place: &Place,
+) -> Result<DirectoryObject, Error> {
+    let basename = uri.basename();
+    if basename.is_empty() {
+        return Err(place.missing(format!("\"{}\" names no object", dir.location)));
     }
-    Ok(staged)
+    let local = place.dir.join(basename);
+    let prefix = format!("{}/", uri.key);
+    let keys = store.list(&uri.key).await?;
+    if keys.is_empty() {
+        return Err(place.missing(format!("\"{}\" does not exist", dir.location)));
+    }
+    for key in keys {
+        let Some(relative) = key.strip_prefix(&prefix) else {
+            continue;
+        };
+        let target = safe_join(&local, relative).ok_or_else(|| {
+            place.missing(format!(
+                "object \"{key}\" would land outside the work directory"
+            ))
+        })?;
+        store.download(&key, &target).await?;
+    }
+    if !local.exists() {
+        std::fs::create_dir_all(&local)
+            .map_err(|err| Error::io(format!("cannot create {}", local.display()), err))?;
+    }
+    Ok(dir.at(local))
 }
 
 /// `base/relative`, refusing keys that would climb out of `base`.

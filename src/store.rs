@@ -1,493 +1,117 @@
-//! Object stores (DESIGN.md §4): `s3://`, `azureblob://` and `file://` URIs
-//! mapped to `object_store` backends, with streaming uploads and downloads
-//! and retries of transient errors.
+//! Stage 10: stores a finished run under its result target (DESIGN.md §4):
+//! File outputs first, each at `<prefix>/outputs/<name>/<basename>`, then
+//! results.json last, so that its presence means the outputs are complete.
 //!
-//! Owns credentials, endpoints and retry policy. It must not know about
-//! specs or results.json: `results` and `stage` decide what goes where.
+//! Owns the upload policy (what goes where, in which order, how many at a
+//! time); the transfers themselves are `objects`'.
 
-use std::path::Path;
-use std::sync::{Arc, Once};
-use std::time::Duration;
+use std::collections::HashSet;
+use std::path::PathBuf;
 
+use chrono::{DateTime, Utc};
 use futures::StreamExt;
-use object_store::buffered::BufWriter;
-use object_store::path::Path as Key;
-use object_store::{
-    Attribute, Attributes, BackoffConfig, ClientOptions, ObjectStore, ObjectStoreExt, RetryConfig,
-};
-use sha1::Digest;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 use crate::error::Error;
+use crate::exec::Interrupts;
+use crate::objects::Store;
+use crate::results::Results;
+use crate::uri::ResultTarget;
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub enum Scheme {
-    S3,
-    Azure,
-    File,
+/// How many outputs are uploaded at once.
+const CONCURRENT_UPLOADS: usize = 4;
+
+/// Stores a run that ended with `error` (or none). Outputs go up only after
+/// a success; results.json always, unless the store cannot be reached.
+/// `results` are finished either way; an `Err` is the store's failure,
+/// which then ends the run.
+pub fn store(
+    target: &ResultTarget,
+    results: &mut Results,
+    error: Option<&Error>,
+    started: DateTime<Utc>,
+    runtime: &tokio::runtime::Runtime,
+    interrupts: &mut Interrupts,
+) -> Result<(), Error> {
+    let opened = runtime.block_on(interrupts.guard(async {
+        let store = Store::open(&target.uri)?;
+        if error.is_none() {
+            upload_outputs(&store, target, results).await?;
+        }
+        Ok::<_, Error>(store)
+    }));
+    let store = match opened {
+        Ok(store) => store,
+        Err(err) => {
+            results.finish(Some(&err), started);
+            return Err(err);
+        }
+    };
+    results.finish(error, started);
+    let body = results.to_json().into_bytes();
+    let put = store.put_bytes(&target.results_key, body, "application/json");
+    if let Err(err) = runtime.block_on(interrupts.guard(put)) {
+        results.finish(Some(&err), started);
+        return Err(err);
+    }
+    Ok(())
 }
 
-/// A parsed store URI: `s3://bucket/key`, `azureblob://account/container/key`
-/// or `file:///abs/path`.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct StoreUri {
-    pub scheme: Scheme,
-    /// Bucket (S3), `account/container` (Azure) or empty (file).
-    pub root: String,
-    /// The key inside the bucket or container (file: the absolute path
-    /// without its leading `/`); no leading or trailing `/`.
-    pub key: String,
-}
-
-impl StoreUri {
-    pub fn parse(text: &str) -> Result<Self, Error> {
-        let bad = |why: &str| Error::Usage(format!("invalid store URI \"{text}\": {why}"));
-        let Some((scheme, rest)) = text.split_once("://") else {
-            return Err(bad("expected s3://, azureblob:// or file://"));
+/// Uploads every File output and points its `location` at the stored copy,
+/// with the checksum computed on the way up.
+async fn upload_outputs(
+    store: &Store,
+    target: &ResultTarget,
+    results: &mut Results,
+) -> Result<(), Error> {
+    let mut jobs: Vec<(PathBuf, String)> = Vec::new();
+    let mut objects = Vec::new();
+    for (name, output) in results.results.iter_mut() {
+        let files = output.files_mut();
+        let clash = {
+            let mut seen = HashSet::new();
+            !files.iter().all(|f| seen.insert(f.basename.clone()))
         };
-        match scheme {
-            "s3" => {
-                let (bucket, key) = rest.split_once('/').unwrap_or((rest, ""));
-                if bucket.is_empty() {
-                    return Err(bad("the bucket is missing (s3://bucket/prefix/)"));
-                }
-                Ok(Self {
-                    scheme: Scheme::S3,
-                    root: bucket.to_string(),
-                    key: clean_key(key),
-                })
-            }
-            "azureblob" => {
-                let mut parts = rest.splitn(3, '/');
-                let account = parts.next().unwrap_or_default();
-                let container = parts.next().unwrap_or_default();
-                if account.is_empty() || container.is_empty() {
-                    return Err(bad("expected azureblob://account/container/prefix/"));
-                }
-                Ok(Self {
-                    scheme: Scheme::Azure,
-                    root: format!("{account}/{container}"),
-                    key: clean_key(parts.next().unwrap_or_default()),
-                })
-            }
-            "file" => {
-                let url = url::Url::parse(text).map_err(|err| bad(&err.to_string()))?;
-                let path = url
-                    .to_file_path()
-                    .map_err(|()| bad("expected file:///absolute/path"))?;
-                let path = path.to_string_lossy();
-                Ok(Self {
-                    scheme: Scheme::File,
-                    root: String::new(),
-                    key: clean_key(&path),
-                })
-            }
-            other => Err(bad(&format!(
-                "unsupported scheme `{other}://`; use s3://, azureblob:// or file://"
-            ))),
-        }
-    }
-
-    /// The URI of `key` in the same bucket or container.
-    pub fn uri_of(&self, key: &str) -> String {
-        match self.scheme {
-            Scheme::S3 => format!("s3://{}/{key}", self.root),
-            Scheme::Azure => format!("azureblob://{}/{key}", self.root),
-            Scheme::File => crate::runtime::file_uri(Path::new(&format!("/{key}"))),
-        }
-    }
-
-    /// A key below this URI's key.
-    pub fn child(&self, relative: &str) -> String {
-        if self.key.is_empty() {
-            relative.to_string()
-        } else {
-            format!("{}/{relative}", self.key)
-        }
-    }
-}
-
-fn clean_key(key: &str) -> String {
-    key.trim_matches('/').to_string()
-}
-
-/// Where a run's results go: URI rule of DESIGN.md §4.
-#[derive(Clone, Debug)]
-pub struct ResultTarget {
-    pub uri: StoreUri,
-    /// Key of results.json.
-    pub results_key: String,
-    /// Key of the prefix that holds `outputs/`.
-    pub prefix_key: String,
-}
-
-impl ResultTarget {
-    pub fn parse(text: &str) -> Result<Self, Error> {
-        let uri = StoreUri::parse(text)?;
-        let (prefix_key, results_key) = if uri.key.ends_with(".json") {
-            let prefix = uri.key.rsplit_once('/').map(|(p, _)| p).unwrap_or("");
-            (prefix.to_string(), uri.key.clone())
-        } else {
-            (uri.key.clone(), uri.child("results.json"))
-        };
-        Ok(Self {
-            uri,
-            results_key,
-            prefix_key,
-        })
-    }
-
-    /// Key of an output file: `<prefix>/outputs/<name>/<basename>`.
-    pub fn output_key(&self, name: &str, basename: &str) -> String {
-        let rel = format!("outputs/{name}/{basename}");
-        if self.prefix_key.is_empty() {
-            rel
-        } else {
-            format!("{}/{rel}", self.prefix_key)
-        }
-    }
-}
-
-/// An opened store: one backend per bucket, container or filesystem.
-#[derive(Clone, Debug)]
-pub struct Store {
-    inner: Arc<dyn ObjectStore>,
-    pub uri: StoreUri,
-}
-
-static CRYPTO: Once = Once::new();
-
-/// rustls needs one process-wide crypto provider; ring is the one built in.
-fn install_crypto() {
-    CRYPTO.call_once(|| {
-        let _ = rustls::crypto::ring::default_provider().install_default();
-    });
-}
-
-fn env_secs(name: &str, default: u64) -> Duration {
-    Duration::from_secs(
-        std::env::var(name)
-            .ok()
-            .and_then(|v| v.parse().ok())
-            .unwrap_or(default),
-    )
-}
-
-/// Transient errors (5xx, throttling, resets, timeouts) are retried with
-/// exponential backoff and jitter, for at most `OMNI_STORE_RETRY_TIMEOUT_S`
-/// (default 120 s) per request.
-fn retry_config() -> RetryConfig {
-    RetryConfig {
-        backoff: BackoffConfig {
-            init_backoff: Duration::from_millis(100),
-            max_backoff: Duration::from_secs(15),
-            base: 2.0,
-        },
-        max_retries: 10,
-        retry_timeout: env_secs("OMNI_STORE_RETRY_TIMEOUT_S", 120),
-    }
-}
-
-fn client_options(allow_http: bool) -> ClientOptions {
-    ClientOptions::new()
-        .with_allow_http(allow_http)
-        .with_connect_timeout(env_secs("OMNI_STORE_CONNECT_TIMEOUT_S", 10))
-        .with_timeout(env_secs("OMNI_STORE_TIMEOUT_S", 300))
-}
-
-/// Azure connection string fields (`AccountName=…;AccountKey=…;BlobEndpoint=…`).
-#[derive(Debug, Default, PartialEq, Eq)]
-pub struct ConnectionString {
-    pub account_name: Option<String>,
-    pub account_key: Option<String>,
-    pub blob_endpoint: Option<String>,
-    pub sas: Option<String>,
-    pub protocol: Option<String>,
-    pub development: bool,
-}
-
-impl ConnectionString {
-    pub fn parse(text: &str) -> Self {
-        let mut cs = ConnectionString::default();
-        for part in text.split(';') {
-            let Some((k, v)) = part.split_once('=') else {
+        for (i, file) in files.into_iter().enumerate() {
+            let Some(path) = file.path.clone() else {
                 continue;
             };
-            let v = v.trim().to_string();
-            match k.trim() {
-                "AccountName" => cs.account_name = Some(v),
-                "AccountKey" => cs.account_key = Some(v),
-                "BlobEndpoint" => cs.blob_endpoint = Some(v.trim_end_matches('/').to_string()),
-                "SharedAccessSignature" => cs.sas = Some(v),
-                "DefaultEndpointsProtocol" => cs.protocol = Some(v),
-                "UseDevelopmentStorage" => cs.development = v.eq_ignore_ascii_case("true"),
-                _ => {}
-            }
+            // Two matches with one basename keep their order in numbered folders.
+            let leaf = if clash {
+                format!("{i}/{}", file.basename)
+            } else {
+                file.basename.clone()
+            };
+            jobs.push((path, target.output_key(name, &leaf)));
+            objects.push(file);
         }
-        cs
     }
+    let uploads = futures::stream::iter(jobs.iter().map(|(path, key)| {
+        let ct = content_type(key);
+        async move { store.upload_file(path, key, Some(ct)).await }
+    }))
+    .buffered(CONCURRENT_UPLOADS)
+    .collect::<Vec<_>>()
+    .await;
+    for ((file, (_, key)), sha1) in objects.into_iter().zip(&jobs).zip(uploads) {
+        file.location = store.uri.uri_of(key);
+        file.checksum = Some(format!("sha1${}", sha1?));
+    }
+    Ok(())
 }
 
-impl Store {
-    pub fn open(uri: &StoreUri) -> Result<Self, Error> {
-        install_crypto();
-        let inner: Arc<dyn ObjectStore> = match uri.scheme {
-            Scheme::File => Arc::new(object_store::local::LocalFileSystem::new()),
-            Scheme::S3 => {
-                let mut builder = object_store::aws::AmazonS3Builder::from_env()
-                    .with_bucket_name(&uri.root)
-                    .with_retry(retry_config())
-                    .with_checksum_algorithm(object_store::aws::Checksum::SHA256);
-                let endpoint = std::env::var("AWS_ENDPOINT_URL_S3")
-                    .or_else(|_| std::env::var("AWS_ENDPOINT_URL"))
-                    .ok();
-                let allow_http = endpoint
-                    .as_deref()
-                    .is_some_and(|e| e.starts_with("http://"));
-                if let Some(endpoint) = endpoint {
-                    // S3-compatible servers are addressed path-style.
-                    builder = builder
-                        .with_endpoint(endpoint)
-                        .with_virtual_hosted_style_request(false);
-                }
-                if std::env::var_os("AWS_REGION").is_none()
-                    && std::env::var_os("AWS_DEFAULT_REGION").is_none()
-                {
-                    builder = builder.with_region("us-east-1");
-                }
-                builder = builder.with_client_options(client_options(allow_http));
-                Arc::new(builder.build().map_err(|err| store_error(uri, err))?)
-            }
-            Scheme::Azure => Arc::new(azure(uri)?),
-        };
-        Ok(Self {
-            inner,
-            uri: uri.clone(),
-        })
-    }
-
-    /// Uploads a local file to `key`, streaming it in parts; returns the
-    /// SHA-1 of the bytes sent (hex), computed on the way.
-    pub async fn upload_file(
-        &self,
-        local: &Path,
-        key: &str,
-        content_type: Option<&str>,
-    ) -> Result<String, Error> {
-        let mut file = tokio::fs::File::open(local)
-            .await
-            .map_err(|err| Error::internal(format!("cannot open {}", local.display()), err))?;
-        let attributes = self.attributes(content_type);
-        let mut writer = BufWriter::with_capacity(self.inner.clone(), Key::from(key), part_size())
-            .with_max_concurrency(4)
-            .with_attributes(attributes);
-        let mut buf = vec![0u8; 1 << 20];
-        let mut sha1 = sha1::Sha1::new();
-        loop {
-            let n = file
-                .read(&mut buf)
-                .await
-                .map_err(|err| Error::internal(format!("cannot read {}", local.display()), err))?;
-            if n == 0 {
-                break;
-            }
-            sha1.update(&buf[..n]);
-            if let Err(err) = writer.write_all(&buf[..n]).await {
-                let _ = writer.abort().await;
-                return Err(self.io_error(key, err));
-            }
-        }
-        // A failed shutdown has already cleaned up (aborting now would panic).
-        writer
-            .shutdown()
-            .await
-            .map_err(|err| self.io_error(key, err))?;
-        Ok(hex::encode(sha1.finalize()))
-    }
-
-    /// Writes a small object in one request.
-    pub async fn put_bytes(
-        &self,
-        key: &str,
-        bytes: Vec<u8>,
-        content_type: &str,
-    ) -> Result<(), Error> {
-        let opts = object_store::PutOptions {
-            attributes: self.attributes(Some(content_type)),
-            ..Default::default()
-        };
-        self.inner
-            .put_opts(&Key::from(key), bytes.into(), opts)
-            .await
-            .map(|_| ())
-            .map_err(|err| self.error(key, err))
-    }
-
-    /// Downloads `key` into `local`, streaming. `Ok(false)`: no such object.
-    pub async fn download(&self, key: &str, local: &Path) -> Result<bool, Error> {
-        let result = match self.inner.get(&Key::from(key)).await {
-            Ok(r) => r,
-            Err(object_store::Error::NotFound { .. }) => return Ok(false),
-            Err(err) => return Err(self.error(key, err)),
-        };
-        if let Some(parent) = local.parent() {
-            tokio::fs::create_dir_all(parent).await.map_err(|err| {
-                Error::internal(format!("cannot create {}", parent.display()), err)
-            })?;
-        }
-        let mut file = tokio::fs::File::create(local)
-            .await
-            .map_err(|err| Error::internal(format!("cannot create {}", local.display()), err))?;
-        let mut stream = result.into_stream();
-        while let Some(chunk) = stream.next().await {
-            let chunk = chunk.map_err(|err| self.error(key, err))?;
-            file.write_all(&chunk)
-                .await
-                .map_err(|err| Error::internal(format!("cannot write {}", local.display()), err))?;
-        }
-        file.flush()
-            .await
-            .map_err(|err| Error::internal(format!("cannot write {}", local.display()), err))?;
-        Ok(true)
-    }
-
-    /// Every key under a prefix (a "directory"), sorted.
-    pub async fn list(&self, prefix: &str) -> Result<Vec<String>, Error> {
-        let prefix_key = Key::from(prefix);
-        let mut stream = self.inner.list(Some(&prefix_key));
-        let mut keys = Vec::new();
-        while let Some(meta) = stream.next().await {
-            let meta = meta.map_err(|err| self.error(prefix, err))?;
-            keys.push(meta.location.to_string());
-        }
-        keys.sort();
-        Ok(keys)
-    }
-
-    /// Content types for cloud stores; a local filesystem keeps none.
-    fn attributes(&self, content_type: Option<&str>) -> Attributes {
-        let mut attributes = Attributes::new();
-        if let (Some(ct), false) = (content_type, self.uri.scheme == Scheme::File) {
-            attributes.insert(Attribute::ContentType, ct.to_string().into());
-        }
-        attributes
-    }
-
-    fn error(&self, key: &str, err: object_store::Error) -> Error {
-        Error::StoreUnavailable(format!(
-            "{}: {}",
-            self.uri.uri_of(key),
-            one_line(&err.to_string())
-        ))
-    }
-
-    fn io_error(&self, key: &str, err: std::io::Error) -> Error {
-        Error::StoreUnavailable(format!(
-            "{}: {}",
-            self.uri.uri_of(key),
-            one_line(&err.to_string())
-        ))
-    }
-}
-
-fn one_line(text: &str) -> String {
-    text.split_whitespace().collect::<Vec<_>>().join(" ")
-}
-
-fn store_error(uri: &StoreUri, err: object_store::Error) -> Error {
-    Error::StoreUnavailable(format!(
-        "cannot open {}: {}",
-        uri.uri_of(""),
-        one_line(&err.to_string())
-    ))
-}
-
-/// Multipart part size: `S3_UPLOAD_PART_MIN_SIZE` bytes, default 8 MiB.
-fn part_size() -> usize {
-    std::env::var("S3_UPLOAD_PART_MIN_SIZE")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .filter(|&n: &usize| n > 0)
-        .unwrap_or(8 << 20)
-}
-
-fn azure(uri: &StoreUri) -> Result<object_store::azure::MicrosoftAzure, Error> {
-    let (account, container) = uri.root.split_once('/').unwrap_or((&uri.root, ""));
-    let mut builder = object_store::azure::MicrosoftAzureBuilder::from_env()
-        .with_account(account)
-        .with_container_name(container)
-        .with_retry(retry_config());
-    let mut allow_http = false;
-    if let Ok(text) = std::env::var("AZURE_STORAGE_CONNECTION_STRING") {
-        let cs = ConnectionString::parse(&text);
-        if cs.development {
-            builder = builder.with_use_emulator(true);
-        }
-        if let Some(name) = &cs.account_name
-            && name != account
-        {
-            return Err(Error::Usage(format!(
-                "the URI names account `{account}` but AZURE_STORAGE_CONNECTION_STRING is for `{name}`"
-            )));
-        }
-        if let Some(key) = cs.account_key {
-            builder = builder.with_access_key(key);
-        }
-        if let Some(sas) = cs.sas {
-            let pairs = url::form_urlencoded::parse(sas.trim_start_matches('?').as_bytes())
-                .map(|(k, v)| (k.into_owned(), v.into_owned()))
-                .collect::<Vec<_>>();
-            builder = builder.with_sas_authorization(pairs);
-        }
-        let endpoint = cs.blob_endpoint.or_else(|| {
-            cs.protocol
-                .as_ref()
-                .map(|p| format!("{p}://{account}.blob.core.windows.net"))
-        });
-        if let Some(endpoint) = endpoint {
-            allow_http = endpoint.starts_with("http://");
-            builder = builder.with_endpoint(endpoint);
-        }
-    } else if let Ok(endpoint) = std::env::var("AZURE_STORAGE_BLOB_ENDPOINT") {
-        allow_http = endpoint.starts_with("http://");
-        builder = builder.with_endpoint(endpoint);
-    }
-    builder
-        .with_client_options(client_options(allow_http))
-        .build()
-        .map_err(|err| store_error(uri, err))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn uri_rules() {
-        let t = ResultTarget::parse("s3://b/runs/r1/").unwrap();
-        assert_eq!(t.results_key, "runs/r1/results.json");
-        assert_eq!(t.output_key("hits", "h.tsv"), "runs/r1/outputs/hits/h.tsv");
-        let t = ResultTarget::parse("azureblob://acct/cont/x/out.json").unwrap();
-        assert_eq!(t.uri.root, "acct/cont");
-        assert_eq!(t.results_key, "x/out.json");
-        assert_eq!(t.output_key("a", "b"), "x/outputs/a/b");
-        let t = ResultTarget::parse("file:///tmp/r").unwrap();
-        assert_eq!(t.uri.uri_of(&t.results_key), "file:///tmp/r/results.json");
-        assert!(StoreUri::parse("gs://b/x").is_err());
-        assert!(StoreUri::parse("s3:///x").is_err());
-        assert!(StoreUri::parse("azureblob://acct").is_err());
-    }
-
-    #[test]
-    fn connection_strings() {
-        let cs = ConnectionString::parse(
-            "DefaultEndpointsProtocol=http;AccountName=devstoreaccount1;AccountKey=k==;BlobEndpoint=http://127.0.0.1:10000/devstoreaccount1;",
-        );
-        assert_eq!(cs.account_name.as_deref(), Some("devstoreaccount1"));
-        assert_eq!(cs.account_key.as_deref(), Some("k=="));
-        assert_eq!(
-            cs.blob_endpoint.as_deref(),
-            Some("http://127.0.0.1:10000/devstoreaccount1")
-        );
+fn content_type(name: &str) -> &'static str {
+    match name
+        .rsplit_once('.')
+        .map(|(_, ext)| ext.to_ascii_lowercase())
+    {
+        Some(ext) => match ext.as_str() {
+            "json" => "application/json",
+            "txt" | "log" | "tsv" | "csv" | "fa" | "fasta" | "fastq" | "sam" | "vcf" | "bed"
+            | "gff" => "text/plain",
+            "gz" => "application/gzip",
+            "html" => "text/html",
+            _ => "application/octet-stream",
+        },
+        None => "application/octet-stream",
     }
 }

@@ -22,14 +22,12 @@ where
         .map(|(_, candidate)| candidate)
 }
 
-/// `"; did you mean `x`?"`, or nothing.
-pub fn hint<'a, I>(unknown: &str, candidates: I) -> String
+/// `did you mean `x`?`, when a candidate is close enough.
+pub fn did_you_mean<'a, I>(unknown: &str, candidates: I) -> Option<String>
 where
     I: IntoIterator<Item = &'a str>,
 {
-    closest(unknown, candidates)
-        .map(|candidate| format!("; did you mean `{candidate}`?"))
-        .unwrap_or_default()
+    closest(unknown, candidates).map(|candidate| format!("did you mean `{candidate}`?"))
 }
 
 #[cfg(test)]

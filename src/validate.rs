@@ -5,10 +5,11 @@ use std::path::{Path, PathBuf};
 
 use serde::Serialize;
 
-use crate::diag::{Diagnostic, Format, github_line};
+use crate::diag::{Format, Problem, github_line};
 use crate::error::code;
-use crate::inputs::{self, PathCheck};
+use crate::inputs;
 use crate::spec::{self, Spec};
+use crate::value::PathCheck;
 
 pub struct Request {
     pub specs: Vec<PathBuf>,
@@ -28,7 +29,7 @@ struct FileReport {
 struct Report<'a> {
     valid: bool,
     files: Vec<FileReport>,
-    problems: &'a [Diagnostic],
+    problems: &'a [Problem],
 }
 
 /// What validate prints on stdout, and its exit code.
@@ -38,7 +39,7 @@ pub struct Outcome {
 }
 
 pub fn validate(req: &Request) -> Outcome {
-    let mut problems: Vec<Diagnostic> = Vec::new();
+    let mut problems: Vec<Problem> = Vec::new();
     let mut files = Vec::new();
     let mut specs: Vec<Spec> = Vec::new();
     let mut spec_invalid = false;
@@ -49,7 +50,7 @@ pub fn validate(req: &Request) -> Outcome {
             Ok(spec) => {
                 if req.check_binaries {
                     for missing in spec::missing_binaries(&spec) {
-                        let mut d = Diagnostic::new(
+                        let mut d = Problem::new(
                             "requirements.binaries",
                             format!("`{missing}` is not on PATH"),
                         )
@@ -85,7 +86,7 @@ pub fn validate(req: &Request) -> Outcome {
         match doc.parse_value() {
             Err(message) => {
                 inputs_invalid = true;
-                problems.push(Diagnostic::new("", message).in_file_if(source));
+                problems.push(Problem::new("", message).in_file_if(source));
             }
             Ok(value) => {
                 let cwd = std::env::current_dir().unwrap_or_else(|_| PathBuf::from("."));
@@ -101,7 +102,7 @@ pub fn validate(req: &Request) -> Outcome {
                     if let Err(found) = checked {
                         inputs_invalid = true;
                         problems.extend(found.into_iter().map(|p| {
-                            let mut d = p.into_diagnostic().in_file_if(source);
+                            let mut d = inputs::problem(p).in_file_if(source);
                             if specs.len() > 1 {
                                 d.message = format!("{} (spec {})", d.message, spec.id);
                             }

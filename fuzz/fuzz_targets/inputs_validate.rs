@@ -5,8 +5,9 @@
 use std::sync::OnceLock;
 
 use libfuzzer_sys::fuzz_target;
-use omni_launch::inputs::{self, PathCheck};
+use omni_launch::inputs;
 use omni_launch::spec::Spec;
+use omni_launch::value::PathCheck;
 
 const SPEC: &str = include_str!("../../fixtures/specs/valid/all_types.yaml");
 

@@ -17,9 +17,9 @@ impl Interrupts {
     pub fn new() -> Result<Self, Error> {
         Ok(Self {
             term: signal(SignalKind::terminate())
-                .map_err(|err| Error::internal("cannot handle SIGTERM", err))?,
+                .map_err(|err| Error::io("cannot handle SIGTERM", err))?,
             int: signal(SignalKind::interrupt())
-                .map_err(|err| Error::internal("cannot handle SIGINT", err))?,
+                .map_err(|err| Error::io("cannot handle SIGINT", err))?,
         })
     }
 

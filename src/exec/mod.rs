@@ -1,5 +1,6 @@
-//! Execution: the runner boundary (`set_up / exec / tear_down`), a registry
-//! of runners by name, and the job they run.
+//! Stage 7, execution: the runner boundary (`set_up / exec / tear_down`),
+//! a registry of runners by name, the job they run, and what the way a tool
+//! ended means for the run (`verdict`).
 //!
 //! A runner only runs what it is given: it never renders, validates or
 //! collects. All spawning goes through `process::run`.
@@ -59,7 +60,9 @@ pub fn runner(name: &str) -> Result<Box<dyn Runner>, Error> {
         "local" => Ok(Box::new(Local)),
         other => Err(Error::Usage(format!(
             "unknown runner `{other}`{}; available: {}",
-            crate::suggest::hint(other, RUNNERS.iter().copied()),
+            crate::suggest::did_you_mean(other, RUNNERS.iter().copied())
+                .map(|h| format!("; {h}"))
+                .unwrap_or_default(),
             RUNNERS.join(", ")
         ))),
     }
@@ -87,5 +90,30 @@ impl Runner for Local {
 
     fn tear_down(&mut self, _job: &Job) -> Result<(), Error> {
         Ok(())
+    }
+}
+
+/// What the way the tool ended means for the run (DESIGN.md §8). `shell`:
+/// the command ran under `sh -c`, whose 126 and 127 mean the command could
+/// not be run or found.
+pub fn verdict(outcome: &Outcome, job: &Job, shell: bool) -> Result<(), Error> {
+    match (outcome.stopped, outcome.status) {
+        (Some(Stop::Timeout), _) => Err(Error::Timeout(job.timeout.map_or(0, |t| t.as_secs()))),
+        (Some(Stop::Signal(signal)), _) => Err(Error::Signalled {
+            signal,
+            by_launcher: true,
+        }),
+        (None, Status::Signalled(signal)) => Err(Error::Signalled {
+            signal,
+            by_launcher: false,
+        }),
+        (None, Status::Exited(0)) => Ok(()),
+        (None, Status::Exited(127)) if shell => Err(Error::NotFound(
+            "the shell could not find the command (exit 127); see the tool's stderr".into(),
+        )),
+        (None, Status::Exited(126)) if shell => Err(Error::NotExecutable(
+            "the shell could not execute the command (exit 126); see the tool's stderr".into(),
+        )),
+        (None, Status::Exited(code)) => Err(Error::ToolFailed(code)),
     }
 }

@@ -69,7 +69,10 @@ pub async fn run(job: &Job, interrupts: &mut Interrupts) -> Result<Outcome, Erro
         .stderr(Stdio::piped())
         .process_group(0)
         .kill_on_drop(true);
-    let mut child = command.spawn().map_err(|err| spawn_error(program, err))?;
+    let mut child = command.spawn().map_err(|source| Error::Start {
+        program: program.clone(),
+        source,
+    })?;
     let pgid = child
         .id()
         .and_then(|id| i32::try_from(id).ok())
@@ -84,7 +87,7 @@ pub async fn run(job: &Job, interrupts: &mut Interrupts) -> Result<Outcome, Erro
     for (pipe, file) in pumps.into_iter().zip([stdout_file, stderr_file]) {
         let fd = pipe
             .transpose()
-            .map_err(|err| Error::internal("cannot read the tool's output", err))?
+            .map_err(|err| Error::io("cannot read the tool's output", err))?
             .ok_or_else(|| Error::Internal("the tool's output is not piped".into()))?;
         threads.push(std::thread::spawn(move || tee(fd, file)));
     }
@@ -100,14 +103,14 @@ pub async fn run(job: &Job, interrupts: &mut Interrupts) -> Result<Outcome, Erro
         () = timeout => (stop(&mut child, pgid, job.grace).await, Some(Stop::Timeout)),
         signal = interrupts.recv() => (stop(&mut child, pgid, job.grace).await, Some(Stop::Signal(signal))),
     };
-    let status = status.map_err(|err| Error::internal("cannot wait for the tool", err))?;
+    let status = status.map_err(|err| Error::io("cannot wait for the tool", err))?;
     // The main process is gone; nothing it started may outlive the run.
     let _ = killpg(pgid, Signal::SIGKILL);
 
     for thread in threads {
         match thread.join() {
             Ok(Ok(())) => {}
-            Ok(Err(err)) => return Err(Error::internal("cannot keep the tool's output", err)),
+            Ok(Err(err)) => return Err(Error::io("cannot keep the tool's output", err)),
             Err(_) => return Err(Error::Internal("an output thread panicked".into())),
         }
     }
@@ -126,18 +129,7 @@ pub async fn run(job: &Job, interrupts: &mut Interrupts) -> Result<Outcome, Erro
 }
 
 fn create(path: &std::path::Path) -> Result<File, Error> {
-    File::create(path)
-        .map_err(|err| Error::internal(format!("cannot create {}", path.display()), err))
-}
-
-fn spawn_error(program: &str, err: io::Error) -> Error {
-    match err.kind() {
-        io::ErrorKind::NotFound => Error::NotFound(format!("cannot start `{program}`: not found")),
-        io::ErrorKind::PermissionDenied => {
-            Error::NotExecutable(format!("cannot start `{program}`: permission denied"))
-        }
-        _ => Error::NotExecutable(format!("cannot start `{program}`: {err}")),
-    }
+    File::create(path).map_err(|err| Error::io(format!("cannot create {}", path.display()), err))
 }
 
 /// SIGTERM to the group, then SIGKILL after the grace period.

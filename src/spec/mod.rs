@@ -6,19 +6,16 @@
 
 mod check;
 pub mod format_schema;
-pub mod template;
-mod types;
 
 use std::path::{Path, PathBuf};
 
 use indexmap::IndexMap;
-use regex::Regex;
 use sha2::Digest;
 
-use crate::diag::Diagnostic;
+use crate::diag::Problem;
+use crate::error::Error;
+use crate::types::{Constraints, InputType, ValueType};
 use crate::yaml::Loc;
-
-pub use types::{BaseType, InputType, ValueType};
 
 /// A checked tool spec.
 #[derive(Debug, Clone)]
@@ -59,16 +56,10 @@ pub struct ResourceDefaults {
 pub struct InputSpec {
     pub name: String,
     pub ty: InputType,
+    pub constraints: Constraints,
+    /// Checked against the type and constraints when the spec was read.
     pub default: Option<serde_json::Value>,
     pub description: Option<String>,
-    pub min: Option<f64>,
-    pub max: Option<f64>,
-    pub pattern: Option<Regex>,
-    pub min_length: Option<u64>,
-    pub max_length: Option<u64>,
-    pub symbols: Vec<String>,
-    pub format: Option<String>,
-    pub secondary_files: Vec<SecondaryFile>,
     pub loc: Loc,
 }
 
@@ -76,43 +67,6 @@ impl InputSpec {
     /// Whether the input may be absent from the inputs document.
     pub fn may_be_absent(&self) -> bool {
         self.ty.optional || self.default.is_some()
-    }
-}
-
-/// A CWL secondary-file pattern: each leading `^` strips one extension of
-/// the primary's basename, the rest is appended; a trailing `?` makes it
-/// optional.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct SecondaryFile {
-    pub pattern: String,
-    pub required: bool,
-}
-
-impl SecondaryFile {
-    pub fn parse(text: &str) -> Self {
-        match text.strip_suffix('?') {
-            Some(pattern) => Self {
-                pattern: pattern.to_string(),
-                required: false,
-            },
-            None => Self {
-                pattern: text.to_string(),
-                required: true,
-            },
-        }
-    }
-
-    /// The secondary file's basename for a primary basename.
-    pub fn apply(&self, primary: &str) -> String {
-        let mut base = primary;
-        let mut suffix = self.pattern.as_str();
-        while let Some(rest) = suffix.strip_prefix('^') {
-            suffix = rest;
-            if let Some(dot) = base.rfind('.') {
-                base = &base[..dot];
-            }
-        }
-        format!("{base}{suffix}")
     }
 }
 
@@ -131,7 +85,6 @@ pub struct OutputSpec {
     pub optional: bool,
     pub format: Option<String>,
     pub description: Option<String>,
-    pub loc: Loc,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -160,32 +113,44 @@ impl std::fmt::Display for Source {
     }
 }
 
+/// Reads a spec for a run: a missing file is a usage error (the tool was
+/// named wrong), a broken one invalid_spec.
+pub fn load_for_run(path: &Path) -> Result<Spec, Error> {
+    if !path.exists() {
+        return Err(Error::Usage(format!(
+            "no spec at {} (specs are found by --spec, or as <specs-dir>/<TOOL_ID>.yaml with --specs-dir, $OMNI_TOOL_SPECS or ./tool-specs)",
+            path.display()
+        )));
+    }
+    load(path).map_err(Error::InvalidSpec)
+}
+
 /// Reads and checks a spec file. Problems come back all at once, each
 /// naming the file.
-pub fn load(path: &Path) -> Result<Spec, Vec<Diagnostic>> {
+pub fn load(path: &Path) -> Result<Spec, Vec<Problem>> {
     let source = path.display().to_string();
     let bytes = std::fs::read(path).map_err(|err| {
-        vec![Diagnostic::new("", format!("cannot read the spec: {err}")).in_file(&source)]
+        vec![Problem::new("", format!("cannot read the spec: {err}")).in_file(&source)]
     })?;
     let Ok(text) = String::from_utf8(bytes) else {
         return Err(vec![
-            Diagnostic::new("", "the spec is not UTF-8 text").in_file(&source),
+            Problem::new("", "the spec is not UTF-8 text").in_file(&source),
         ]);
     };
     parse(&text, &source)
 }
 
 /// Checks spec text; `source` names it in diagnostics.
-pub fn parse(text: &str, source: &str) -> Result<Spec, Vec<Diagnostic>> {
+pub fn parse(text: &str, source: &str) -> Result<Spec, Vec<Problem>> {
     let sha256 = hex::encode(sha2::Sha256::digest(text.as_bytes()));
-    let with_file = |diagnostics: Vec<Diagnostic>| {
-        diagnostics
+    let with_file = |problems: Vec<Problem>| {
+        problems
             .into_iter()
             .map(|d| d.in_file(source))
             .collect::<Vec<_>>()
     };
     let root = crate::yaml::parse(text).map_err(|err| {
-        let mut d = Diagnostic::new("", format!("invalid YAML: {}", err.message));
+        let mut d = Problem::new("", format!("invalid YAML: {}", err.message));
         if let Some(loc) = err.loc {
             d = d.at(loc);
         }
@@ -197,19 +162,6 @@ pub fn parse(text: &str, source: &str) -> Result<Spec, Vec<Diagnostic>> {
     Ok(spec)
 }
 
-/// The rule for tool ids (spec `id` and TOOL_ID): `[a-z0-9_-]+`.
-pub fn valid_id(id: &str) -> bool {
-    !id.is_empty()
-        && id
-            .chars()
-            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_' || c == '-')
-}
-
-/// Where the spec for `tool_id` lives in a specs directory.
-pub fn path_in(specs_dir: &Path, tool_id: &str) -> PathBuf {
-    specs_dir.join(format!("{tool_id}.yaml"))
-}
-
 /// The binaries of `requirements.binaries` that are not on PATH.
 pub fn missing_binaries(spec: &Spec) -> Vec<&str> {
     spec.requirements
@@ -218,21 +170,4 @@ pub fn missing_binaries(spec: &Spec) -> Vec<&str> {
         .filter(|b| which::which(b.as_str()).is_err())
         .map(String::as_str)
         .collect()
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn secondary_file_patterns() {
-        let bai = SecondaryFile::parse(".bai");
-        assert_eq!(bai.apply("x.bam"), "x.bam.bai");
-        assert!(bai.required);
-        let caret = SecondaryFile::parse("^.bai?");
-        assert_eq!(caret.apply("x.bam"), "x.bai");
-        assert!(!caret.required);
-        assert_eq!(SecondaryFile::parse("^^.fai").apply("a.fa.gz"), "a.fai");
-        assert_eq!(SecondaryFile::parse("^.x").apply("noext"), "noext.x");
-    }
 }

@@ -5,9 +5,12 @@ use std::collections::HashSet;
 use indexmap::IndexMap;
 use regex::Regex;
 
-use super::{CONTEXT_NAMES, Checker, Entries, INPUT_KEYS, join, valid_name};
-use crate::inputs;
-use crate::spec::{BaseType, InputSpec, InputType, SecondaryFile};
+use super::{Checker, Entries, INPUT_KEYS, join, valid_name};
+use crate::cwl::SecondaryFile;
+use crate::spec::InputSpec;
+use crate::template::CONTEXT_NAMES;
+use crate::types::{BaseType, Constraints, InputType};
+use crate::value::{self, PathCheck};
 use crate::yaml::{Loc, Node, Value};
 
 pub(super) fn check_inputs(c: &mut Checker, node: &Node) -> IndexMap<String, InputSpec> {
@@ -64,16 +67,9 @@ fn check_input(
                 Some(InputSpec {
                     name: name.to_string(),
                     ty,
+                    constraints: Constraints::default(),
                     default: None,
                     description: None,
-                    min: None,
-                    max: None,
-                    pattern: None,
-                    min_length: None,
-                    max_length: None,
-                    symbols: Vec::new(),
-                    format: None,
-                    secondary_files: Vec::new(),
                     loc,
                 })
             }
@@ -84,7 +80,7 @@ fn check_input(
         };
     }
     let entries = c.mapping(node, path, Some(INPUT_KEYS))?;
-    let before = c.diagnostics.len();
+    let before = c.problems.len();
     let field = |key: &str| join(path, key);
 
     let ty = match entries.get("type") {
@@ -113,16 +109,9 @@ fn check_input(
             array: false,
             optional: true,
         }),
+        constraints: Constraints::default(),
         default: None,
         description,
-        min: None,
-        max: None,
-        pattern: None,
-        min_length: None,
-        max_length: None,
-        symbols: Vec::new(),
-        format: None,
-        secondary_files: Vec::new(),
         loc,
     };
     let base = ty.map(|t| t.base);
@@ -150,37 +139,43 @@ fn check_input(
     if let Some((k, n)) = entries.get("min")
         && applies(c, "min", k.loc, &[B::Int, B::Float])
     {
-        spec.min = c.number(n, &field("min"));
+        spec.constraints.min = c.number(n, &field("min"));
     }
     if let Some((k, n)) = entries.get("max")
         && applies(c, "max", k.loc, &[B::Int, B::Float])
     {
-        spec.max = c.number(n, &field("max"));
-    }
-    check_order(c, &entries, path, ("min", spec.min), ("max", spec.max));
-    if let Some((k, n)) = entries.get("min_length")
-        && applies(c, "min_length", k.loc, &[B::String])
-    {
-        spec.min_length = c.count(n, &field("min_length"));
-    }
-    if let Some((k, n)) = entries.get("max_length")
-        && applies(c, "max_length", k.loc, &[B::String])
-    {
-        spec.max_length = c.count(n, &field("max_length"));
+        spec.constraints.max = c.number(n, &field("max"));
     }
     check_order(
         c,
         &entries,
         path,
-        ("min_length", spec.min_length),
-        ("max_length", spec.max_length),
+        ("min", spec.constraints.min),
+        ("max", spec.constraints.max),
+    );
+    if let Some((k, n)) = entries.get("min_length")
+        && applies(c, "min_length", k.loc, &[B::String])
+    {
+        spec.constraints.min_length = c.count(n, &field("min_length"));
+    }
+    if let Some((k, n)) = entries.get("max_length")
+        && applies(c, "max_length", k.loc, &[B::String])
+    {
+        spec.constraints.max_length = c.count(n, &field("max_length"));
+    }
+    check_order(
+        c,
+        &entries,
+        path,
+        ("min_length", spec.constraints.min_length),
+        ("max_length", spec.constraints.max_length),
     );
     if let Some((k, n)) = entries.get("pattern")
         && applies(c, "pattern", k.loc, &[B::String])
         && let Some(text) = c.string(n, &field("pattern"))
     {
         match Regex::new(&text) {
-            Ok(re) => spec.pattern = Some(re),
+            Ok(re) => spec.constraints.pattern = Some(re),
             Err(err) => c.error(
                 &field("pattern"),
                 n.loc,
@@ -210,7 +205,7 @@ fn check_input(
                         "an enum needs at least one symbol",
                     );
                 }
-                spec.symbols = list.into_iter().map(|(s, _)| s).collect();
+                spec.constraints.symbols = list.into_iter().map(|(s, _)| s).collect();
             }
         }
         None if base == Some(B::Enum) => {
@@ -225,7 +220,7 @@ fn check_input(
     if let Some((k, n)) = entries.get("format")
         && applies(c, "format", k.loc, &[B::File, B::Directory])
     {
-        spec.format = c.string(n, &field("format"));
+        spec.constraints.format = c.string(n, &field("format"));
     }
     if let Some((k, n)) = entries.get("secondary_files")
         && applies(c, "secondary_files", k.loc, &[B::File])
@@ -241,20 +236,33 @@ fn check_input(
                     format!("\"{pattern}\" is not a secondary-file pattern (a suffix such as \".bai\" or \"^.bai\")"),
                 );
             } else {
-                spec.secondary_files.push(parsed);
+                spec.constraints.secondary_files.push(parsed);
             }
         }
     }
 
-    if c.diagnostics.len() > before || ty.is_none() {
+    if c.problems.len() > before || ty.is_none() {
         return None;
     }
     if let Some((_, n)) = entries.get("default")
         && !matches!(n.value, Value::Null)
     {
         let value = n.to_json();
-        for (subpath, problem) in inputs::check_default(&spec, &value) {
-            c.error(&format!("{}{subpath}", field("default")), n.loc, problem);
+        let mut found = Vec::new();
+        let paths = PathCheck {
+            must_exist: false,
+            base_dir: std::path::Path::new("."),
+        };
+        value::check(
+            spec.ty,
+            &spec.constraints,
+            &value,
+            &field("default"),
+            paths,
+            &mut found,
+        );
+        for problem in found {
+            c.hinted(&problem.path, n.loc, problem.message, problem.hint);
         }
         spec.default = Some(value);
     }

@@ -6,8 +6,9 @@ mod outputs;
 
 use indexmap::IndexMap;
 
-use super::{Command, Requirements, ResourceDefaults, Spec, template};
-use crate::diag::Diagnostic;
+use super::{Command, Requirements, ResourceDefaults, Spec};
+use crate::diag::Problem;
+use crate::template::{self, CONTEXT_NAMES};
 use crate::yaml::{Loc, Node, Value};
 
 pub const SPEC_KEYS: &[&str] = &[
@@ -38,11 +39,8 @@ pub const INPUT_KEYS: &[&str] = &[
 ];
 pub const OUTPUT_KEYS: &[&str] = &["type", "glob", "from", "optional", "format", "description"];
 
-/// Names every template may use besides the inputs.
-pub const CONTEXT_NAMES: &[&str] = &["inputs", "resources", "run_id", "tool_id", "workdir"];
-
 pub(super) struct Checker {
-    pub(super) diagnostics: Vec<Diagnostic>,
+    pub(super) problems: Vec<Problem>,
 }
 
 /// The entries of a mapping, by key, in order.
@@ -50,8 +48,19 @@ pub(super) type Entries<'a> = IndexMap<&'a str, (&'a Node, &'a Node)>;
 
 impl Checker {
     pub(super) fn error(&mut self, path: &str, loc: Loc, message: impl Into<String>) {
-        self.diagnostics
-            .push(Diagnostic::new(path, message).at(loc));
+        self.problems.push(Problem::new(path, message).at(loc));
+    }
+
+    /// An error with a suggestion of how to fix it.
+    pub(super) fn hinted(
+        &mut self,
+        path: &str,
+        loc: Loc,
+        message: impl Into<String>,
+        hint: Option<String>,
+    ) {
+        self.problems
+            .push(Problem::new(path, message).at(loc).with_hint(hint));
     }
 
     /// A mapping's entries; unknown keys are reported with a suggestion.
@@ -82,11 +91,11 @@ impl Checker {
             if let Some(known) = known
                 && !known.contains(&name)
             {
-                let hint = crate::suggest::hint(name, known.iter().copied());
-                self.error(
+                self.hinted(
                     &join(path, name),
                     key.loc,
-                    format!("unknown key `{name}`{hint}"),
+                    format!("unknown key `{name}`"),
+                    crate::suggest::did_you_mean(name, known.iter().copied()),
                 );
                 continue;
             }
@@ -212,20 +221,20 @@ pub(super) fn valid_name(name: &str) -> bool {
 }
 
 /// Builds a `Spec` from the tree or returns every problem found.
-pub fn check(root: &Node) -> Result<Spec, Vec<Diagnostic>> {
+pub fn check(root: &Node) -> Result<Spec, Vec<Problem>> {
     let mut c = Checker {
-        diagnostics: Vec::new(),
+        problems: Vec::new(),
     };
     let spec = check_root(&mut c, root);
-    if c.diagnostics.is_empty()
+    if c.problems.is_empty()
         && let Some(spec) = spec
     {
         return Ok(spec);
     }
     // Report in reading order.
-    c.diagnostics
+    c.problems
         .sort_by_key(|d| (d.line.unwrap_or(0), d.column.unwrap_or(0)));
-    Err(c.diagnostics)
+    Err(c.problems)
 }
 
 fn check_root(c: &mut Checker, root: &Node) -> Option<Spec> {
@@ -237,7 +246,7 @@ fn check_root(c: &mut Checker, root: &Node) -> Option<Spec> {
 
     let id = match top.get("id") {
         Some((_, node)) => c.string(node, "id").and_then(|id| {
-            if super::valid_id(&id) {
+            if crate::contract::valid_tool_id(&id) {
                 Some(id)
             } else {
                 c.error(

@@ -6,8 +6,9 @@ use std::path::{Component, Path, PathBuf};
 use indexmap::IndexMap;
 
 use super::{Checker, OUTPUT_KEYS, join, valid_name};
-use crate::spec::{OutputKind, OutputSpec, Source, ValueType};
-use crate::yaml::{Loc, Node};
+use crate::spec::{OutputKind, OutputSpec, Source};
+use crate::types::ValueType;
+use crate::yaml::Node;
 
 pub(super) fn check_outputs(c: &mut Checker, node: &Node) -> IndexMap<String, OutputSpec> {
     let mut outputs = IndexMap::new();
@@ -24,7 +25,7 @@ pub(super) fn check_outputs(c: &mut Checker, node: &Node) -> IndexMap<String, Ou
             );
             continue;
         }
-        if let Some(output) = check_output(c, name, key.loc, value, &path) {
+        if let Some(output) = check_output(c, name, value, &path) {
             outputs.insert(name.to_string(), output);
         }
     }
@@ -35,13 +36,7 @@ const OUTPUT_TYPES: [&str; 7] = [
     "File", "File[]", "string", "int", "float", "boolean", "json",
 ];
 
-fn check_output(
-    c: &mut Checker,
-    name: &str,
-    loc: Loc,
-    node: &Node,
-    path: &str,
-) -> Option<OutputSpec> {
+fn check_output(c: &mut Checker, name: &str, node: &Node, path: &str) -> Option<OutputSpec> {
     let entries = c.mapping(node, path, Some(OUTPUT_KEYS))?;
     let field = |key: &str| join(path, key);
     let ty = match entries.get("type") {
@@ -129,14 +124,14 @@ fn check_output(
             from: source,
         }
     } else {
-        let hint = crate::suggest::hint(&ty, OUTPUT_TYPES);
-        c.error(
+        c.hinted(
             &field("type"),
             ty_loc,
             format!(
-                "unknown output type `{ty}`; expected one of {}{hint}",
+                "unknown output type `{ty}`; expected one of {}",
                 OUTPUT_TYPES.join(", ")
             ),
+            crate::suggest::did_you_mean(&ty, OUTPUT_TYPES),
         );
         return None;
     };
@@ -146,7 +141,6 @@ fn check_output(
         optional,
         format,
         description,
-        loc,
     })
 }
 

@@ -1,7 +1,15 @@
-//! The type names a spec may use: `string int float boolean enum File
-//! Directory`, arrays `T[]`, optional `T?` (and `T[]?`).
+//! The types a spec declares: input types (`string int float boolean enum
+//! File Directory`, arrays `T[]`, optional `T?` and `T[]?`), their
+//! constraints, and the types of value outputs.
+//!
+//! Ground floor: both the spec checker and inputs validation build on it;
+//! it imports no stage.
 
 use std::fmt;
+
+use regex::Regex;
+
+use crate::cwl::SecondaryFile;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum BaseType {
@@ -117,6 +125,20 @@ impl fmt::Display for InputType {
         }
         Ok(())
     }
+}
+
+/// What a declared input allows besides its type. For an array, each
+/// constraint applies to every element.
+#[derive(Clone, Debug, Default)]
+pub struct Constraints {
+    pub min: Option<f64>,
+    pub max: Option<f64>,
+    pub pattern: Option<Regex>,
+    pub min_length: Option<u64>,
+    pub max_length: Option<u64>,
+    pub symbols: Vec<String>,
+    pub format: Option<String>,
+    pub secondary_files: Vec<SecondaryFile>,
 }
 
 /// The type of a value output (one read `from:` stdout, stderr or a file).

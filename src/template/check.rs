@@ -1,7 +1,6 @@
 //! Static checks of command, argv and env templates: syntax, names that are
 //! not declared, and constructs that would defeat the shell quoting.
-//!
-//! Rendering itself lives in `render`; this module only looks.
+//! This module only looks; it renders nothing.
 
 use minijinja::machinery::{Token, tokenize};
 use minijinja::syntax::SyntaxConfig;
@@ -39,7 +38,7 @@ pub fn check(source: &str, declared: &[&str]) -> Vec<String> {
     if !problems.is_empty() {
         return problems;
     }
-    let env = crate::render::environment(crate::render::Mode::Shell);
+    let env = super::environment(super::Mode::Shell);
     let template = match env.template_from_str(source) {
         Ok(t) => t,
         Err(err) => return vec![describe_error(&err)],
@@ -53,10 +52,12 @@ pub fn check(source: &str, declared: &[&str]) -> Vec<String> {
         .collect();
     undeclared.sort();
     for name in undeclared {
-        let hint = crate::suggest::hint(&name, declared.iter().copied());
+        let hint = crate::suggest::did_you_mean(&name, declared.iter().copied())
+            .map(|h| format!("; {h}"))
+            .unwrap_or_default();
         problems.push(format!(
             "the template uses `{name}`, which is not declared{hint} (templates see the inputs and {})",
-            super::check::CONTEXT_NAMES
+            super::CONTEXT_NAMES
                 .iter()
                 .map(|n| format!("`{n}`"))
                 .collect::<Vec<_>>()

@@ -1,0 +1,259 @@
+//! CWL v1.2 File and Directory objects (DESIGN.md §6): one typed shape for
+//! inputs, staging, runtime, rendering and collected outputs, serialised to
+//! exactly the CWL JSON. Also the CWL naming rules (basename, nameroot,
+//! nameext) and secondary-file patterns.
+//!
+//! Ground floor: builds objects from paths and URIs, reads no file content.
+
+use std::path::{Path, PathBuf};
+
+use serde::{Serialize, Serializer};
+
+use crate::uri;
+
+/// Serialises as the constant `class` of its object.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+struct Class<const DIRECTORY: bool>;
+
+impl<const DIRECTORY: bool> Serialize for Class<DIRECTORY> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(if DIRECTORY { "Directory" } else { "File" })
+    }
+}
+
+/// Local paths are written as text; a name that is not UTF-8 is shown
+/// with replacement characters rather than failing the whole document.
+fn lossy<S: Serializer>(path: &Option<PathBuf>, s: S) -> Result<S::Ok, S::Error> {
+    match path {
+        Some(p) => s.serialize_str(&p.to_string_lossy()),
+        None => s.serialize_none(),
+    }
+}
+
+/// A CWL File object.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct FileObject {
+    class: Class<false>,
+    /// Where the file lives: the URI given, or a `file://` URI.
+    pub location: String,
+    /// Where the tool sees it (absent for a remote file not yet staged).
+    #[serde(skip_serializing_if = "Option::is_none", serialize_with = "lossy")]
+    pub path: Option<PathBuf>,
+    pub basename: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub dirname: Option<String>,
+    pub nameroot: String,
+    pub nameext: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub size: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub format: Option<String>,
+    /// `sha1$<hex>`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub checksum: Option<String>,
+    #[serde(rename = "secondaryFiles")]
+    pub secondary_files: Vec<FileObject>,
+}
+
+/// A CWL Directory object.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct DirectoryObject {
+    class: Class<true>,
+    pub location: String,
+    #[serde(skip_serializing_if = "Option::is_none", serialize_with = "lossy")]
+    pub path: Option<PathBuf>,
+    pub basename: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub dirname: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub format: Option<String>,
+    /// The names of its entries, sorted.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub listing: Option<Vec<String>>,
+}
+
+/// The basename a location names: the last segment of its path or key.
+fn basename_of(location: &str, path: Option<&Path>) -> String {
+    if let Some(name) = path.and_then(Path::file_name) {
+        return name.to_string_lossy().into_owned();
+    }
+    location
+        .trim_end_matches('/')
+        .rsplit('/')
+        .next()
+        .unwrap_or_default()
+        .to_string()
+}
+
+fn dirname_of(path: Option<&Path>) -> Option<String> {
+    path.map(|p| {
+        p.parent()
+            .map(|d| d.to_string_lossy().into_owned())
+            .unwrap_or_default()
+    })
+}
+
+impl FileObject {
+    /// A File at `location`, seen by the tool at `path` when it is local.
+    pub fn new(location: String, path: Option<PathBuf>) -> Self {
+        let basename = basename_of(&location, path.as_deref());
+        let (nameroot, nameext) = split_name(&basename);
+        Self {
+            class: Class,
+            dirname: dirname_of(path.as_deref()),
+            nameroot: nameroot.to_string(),
+            nameext: nameext.to_string(),
+            basename,
+            location,
+            path,
+            size: None,
+            format: None,
+            checksum: None,
+            secondary_files: Vec::new(),
+        }
+    }
+
+    /// A local file, located by its `file://` URI.
+    pub fn local(path: PathBuf) -> Self {
+        Self::new(uri::file_uri(&path), Some(path))
+    }
+
+    /// The same file, now at `path` on this machine (staged or planned).
+    pub fn at(&self, path: PathBuf) -> Self {
+        Self {
+            size: self.size,
+            format: self.format.clone(),
+            checksum: self.checksum.clone(),
+            secondary_files: self.secondary_files.clone(),
+            ..Self::new(self.location.clone(), Some(path))
+        }
+    }
+}
+
+impl DirectoryObject {
+    pub fn new(location: String, path: Option<PathBuf>) -> Self {
+        Self {
+            class: Class,
+            basename: basename_of(&location, path.as_deref()),
+            dirname: dirname_of(path.as_deref()),
+            location,
+            path,
+            format: None,
+            listing: None,
+        }
+    }
+
+    pub fn local(path: PathBuf) -> Self {
+        Self::new(uri::file_uri(&path), Some(path))
+    }
+
+    pub fn at(&self, path: PathBuf) -> Self {
+        Self {
+            format: self.format.clone(),
+            listing: self.listing.clone(),
+            ..Self::new(self.location.clone(), Some(path))
+        }
+    }
+}
+
+/// Splits a basename into CWL's nameroot and nameext: only the last suffix
+/// is an extension, and leading periods are not one (`.bashrc` has none).
+pub fn split_name(basename: &str) -> (&str, &str) {
+    let lead = basename.len() - basename.trim_start_matches('.').len();
+    match basename[lead..].rfind('.') {
+        Some(dot) => basename.split_at(lead + dot),
+        None => (basename, ""),
+    }
+}
+
+/// A CWL secondary-file pattern: each leading `^` strips one extension of
+/// the primary's basename, the rest is appended; a trailing `?` makes it
+/// optional.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SecondaryFile {
+    pub pattern: String,
+    pub required: bool,
+}
+
+impl SecondaryFile {
+    pub fn parse(text: &str) -> Self {
+        match text.strip_suffix('?') {
+            Some(pattern) => Self {
+                pattern: pattern.to_string(),
+                required: false,
+            },
+            None => Self {
+                pattern: text.to_string(),
+                required: true,
+            },
+        }
+    }
+
+    /// The secondary file's basename for a primary basename.
+    pub fn apply(&self, primary: &str) -> String {
+        let mut base = primary;
+        let mut suffix = self.pattern.as_str();
+        while let Some(rest) = suffix.strip_prefix('^') {
+            suffix = rest;
+            if let Some(dot) = base.rfind('.') {
+                base = &base[..dot];
+            }
+        }
+        format!("{base}{suffix}")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cwl_name_splitting() {
+        for (basename, root, ext) in [
+            ("reads.fastq.gz", "reads.fastq", ".gz"),
+            (".bashrc", ".bashrc", ""),
+            ("..foo", "..foo", ""),
+            (".a.b", ".a", ".b"),
+            ("file.", "file", "."),
+            ("noext", "noext", ""),
+            ("", "", ""),
+            ("a b.txt", "a b", ".txt"),
+            ("...", "...", ""),
+        ] {
+            let (r, e) = split_name(basename);
+            assert_eq!((r, e), (root, ext), "{basename}");
+            assert_eq!(format!("{r}{e}"), basename);
+        }
+    }
+
+    #[test]
+    fn secondary_file_patterns() {
+        let bai = SecondaryFile::parse(".bai");
+        assert_eq!(bai.apply("x.bam"), "x.bam.bai");
+        assert!(bai.required);
+        let caret = SecondaryFile::parse("^.bai?");
+        assert_eq!(caret.apply("x.bam"), "x.bai");
+        assert!(!caret.required);
+        assert_eq!(SecondaryFile::parse("^^.fai").apply("a.fa.gz"), "a.fai");
+        assert_eq!(SecondaryFile::parse("^.x").apply("noext"), "noext.x");
+    }
+
+    #[test]
+    fn objects_serialise_as_cwl() {
+        let mut f = FileObject::local(PathBuf::from("/d/a b.fa"));
+        f.size = Some(3);
+        assert_eq!(
+            serde_json::to_value(&f).unwrap(),
+            serde_json::json!({
+                "class": "File", "location": "file:///d/a%20b.fa", "path": "/d/a b.fa",
+                "basename": "a b.fa", "dirname": "/d", "nameroot": "a b", "nameext": ".fa",
+                "size": 3, "secondaryFiles": []
+            })
+        );
+        let remote = FileObject::new("s3://b/k/x.bam".into(), None);
+        assert_eq!(remote.basename, "x.bam");
+        assert_eq!(remote.dirname, None);
+        let d = DirectoryObject::new("s3://b/db/".into(), None);
+        assert_eq!(d.basename, "db");
+    }
+}

@@ -1,0 +1,304 @@
+//! The one minijinja environment of the launcher: strict undefined names,
+//! a formatter that shell-quotes every value, a `safe` filter that marks
+//! nothing; rendering of shell, argv and env templates; and the static
+//! checks `validate` runs on them (`check`).
+//!
+//! Security-critical: in shell mode every interpolated value goes through
+//! `write_quoted`, whatever the auto-escape state, so no input can inject
+//! shell syntax. Ground floor: it knows templates, not specs, and must not
+//! execute anything.
+
+mod check;
+
+pub use check::{check, describe_error};
+
+use std::cell::Cell;
+use std::fmt::Write as _;
+
+use minijinja::value::ValueKind;
+use minijinja::{
+    AutoEscape, Environment, Error, ErrorKind, Output, State, UndefinedBehavior, Value,
+};
+
+/// Names every template may use besides the inputs.
+pub const CONTEXT_NAMES: &[&str] = &["inputs", "resources", "run_id", "tool_id", "workdir"];
+
+/// How values are written into the rendered text.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Mode {
+    /// `command:`: every value shell-quoted.
+    Shell,
+    /// `argv:` and `env:`: values verbatim; an array becomes one argument
+    /// per element.
+    Argv,
+}
+
+/// Separates the elements of an array inside one rendered argv element.
+/// NUL cannot occur in inputs (they are refused) nor in templates (validate
+/// refuses it), so it is a safe marker.
+const SPLIT: char = '\0';
+
+thread_local! {
+    /// Whether the element being rendered interpolated any value other than
+    /// none: an argv element that renders empty only from absent optional
+    /// inputs is dropped, while an empty string given on purpose is kept.
+    static EMITTED: Cell<bool> = const { Cell::new(false) };
+}
+
+/// The one place templates are configured: strict undefined, no HTML
+/// escaping, our formatter, and a `safe` filter that cannot mark anything.
+pub fn environment(mode: Mode) -> Environment<'static> {
+    let mut env = Environment::new();
+    env.set_undefined_behavior(UndefinedBehavior::Strict);
+    env.set_auto_escape_callback(|_| AutoEscape::None);
+    // Bounds what a runaway loop in a spec can cost.
+    env.set_fuel(Some(5_000_000));
+    match mode {
+        Mode::Shell => env.set_formatter(|out: &mut Output, _: &mut State, value: &Value| {
+            write_quoted(out, value)
+        }),
+        Mode::Argv => env.set_formatter(|out: &mut Output, _: &mut State, value: &Value| {
+            write_verbatim(out, value)
+        }),
+    }
+    env.add_filter("safe", |value: Value| value);
+    env
+}
+
+/// Renders a `command:` template: every value shell-quoted.
+pub fn shell(source: &str, ctx: &Value) -> Result<String, Error> {
+    let text = environment(Mode::Shell).render_str(source, ctx)?;
+    Ok(text.trim().to_string())
+}
+
+/// Renders `argv:` templates, one argument each: an array value becomes one
+/// argument per element, and an element that renders empty only from
+/// absent optional inputs is dropped.
+pub fn argv(templates: &[String], ctx: &Value) -> Result<Vec<String>, Error> {
+    let env = environment(Mode::Argv);
+    let mut args = Vec::new();
+    for (i, source) in templates.iter().enumerate() {
+        EMITTED.with(|e| e.set(false));
+        let text = env.render_str(source, ctx)?;
+        let literal = !source.contains("{{") && !source.contains("{%");
+        if text.is_empty() && !literal && !EMITTED.with(Cell::get) && i > 0 {
+            continue;
+        }
+        if text.contains(SPLIT) {
+            args.extend(text.split(SPLIT).map(str::to_string));
+        } else {
+            args.push(text);
+        }
+    }
+    Ok(args)
+}
+
+/// Renders one `env:` value (verbatim: it is never seen by a shell).
+pub fn env_value(source: &str, ctx: &Value) -> Result<String, Error> {
+    let text = environment(Mode::Argv).render_str(source, ctx)?;
+    Ok(text.replace(SPLIT, " "))
+}
+
+/// POSIX single-quoting: `'` + text with each `'` as `'\''` + `'`.
+pub fn quote(text: &str) -> String {
+    let mut out = String::with_capacity(text.len() + 2);
+    out.push('\'');
+    for c in text.chars() {
+        if c == '\'' {
+            out.push_str("'\\''");
+        } else {
+            out.push(c);
+        }
+    }
+    out.push('\'');
+    out
+}
+
+fn nul_error() -> Error {
+    Error::new(
+        ErrorKind::InvalidOperation,
+        "a value contains a NUL character, which cannot be part of a command",
+    )
+}
+
+/// A File or Directory object renders as its path.
+fn path_of(value: &Value) -> Option<Value> {
+    let class = value.get_attr("class").ok()?;
+    match class.as_str() {
+        Some("File" | "Directory") => value.get_attr("path").ok().filter(|p| !p.is_undefined()),
+        _ => None,
+    }
+}
+
+fn scalar_text(value: &Value) -> Result<Option<String>, Error> {
+    let text = match value.kind() {
+        ValueKind::Undefined | ValueKind::None => return Ok(None),
+        ValueKind::Bool => if value.is_true() { "true" } else { "false" }.to_string(),
+        ValueKind::String => value.as_str().unwrap_or_default().to_string(),
+        ValueKind::Number => value.to_string(),
+        ValueKind::Map => match path_of(value) {
+            Some(path) => return scalar_text(&path),
+            None => serde_json::to_string(value).map_err(|err| {
+                Error::new(
+                    ErrorKind::InvalidOperation,
+                    format!("cannot render a mapping: {err}"),
+                )
+            })?,
+        },
+        ValueKind::Bytes => {
+            String::from_utf8_lossy(value.as_bytes().unwrap_or_default()).into_owned()
+        }
+        _ => value.to_string(),
+    };
+    if text.contains('\0') {
+        return Err(nul_error());
+    }
+    Ok(Some(text))
+}
+
+fn is_list(value: &Value) -> bool {
+    matches!(value.kind(), ValueKind::Seq | ValueKind::Iterable)
+}
+
+fn write_quoted(out: &mut Output, value: &Value) -> Result<(), Error> {
+    if is_list(value) {
+        let mut first = true;
+        for item in value.try_iter()? {
+            let mut piece = String::new();
+            quoted_into(&mut piece, &item)?;
+            if piece.is_empty() {
+                continue;
+            }
+            if !first {
+                out.write_char(' ').map_err(fmt_error)?;
+            }
+            first = false;
+            out.write_str(&piece).map_err(fmt_error)?;
+        }
+        return Ok(());
+    }
+    let mut piece = String::new();
+    quoted_into(&mut piece, value)?;
+    out.write_str(&piece).map_err(fmt_error)
+}
+
+fn quoted_into(out: &mut String, value: &Value) -> Result<(), Error> {
+    if is_list(value) {
+        let mut parts = Vec::new();
+        for item in value.try_iter()? {
+            let mut piece = String::new();
+            quoted_into(&mut piece, &item)?;
+            if !piece.is_empty() {
+                parts.push(piece);
+            }
+        }
+        out.push_str(&parts.join(" "));
+        return Ok(());
+    }
+    match (value.kind(), scalar_text(value)?) {
+        (_, None) => {}
+        // `true`/`false` are plain words; quoting them would change nothing.
+        (ValueKind::Bool, Some(text)) => out.push_str(&text),
+        (_, Some(text)) => out.push_str(&quote(&text)),
+    }
+    Ok(())
+}
+
+fn write_verbatim(out: &mut Output, value: &Value) -> Result<(), Error> {
+    let text = if is_list(value) {
+        let mut parts = Vec::new();
+        for item in value.try_iter()? {
+            if let Some(text) = scalar_text(&item)? {
+                parts.push(text);
+            }
+        }
+        if parts.is_empty() {
+            return Ok(());
+        }
+        parts.join(&SPLIT.to_string())
+    } else {
+        match scalar_text(value)? {
+            Some(text) => text,
+            None => return Ok(()),
+        }
+    };
+    EMITTED.with(|e| e.set(true));
+    out.write_str(&text).map_err(fmt_error)
+}
+
+fn fmt_error(_: std::fmt::Error) -> Error {
+    Error::new(ErrorKind::WriteFailure, "cannot write the rendered command")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ctx(json: serde_json::Value) -> Value {
+        Value::from(minijinja::value::Serde(&json))
+    }
+
+    fn shell(source: &str, json: serde_json::Value) -> String {
+        super::shell(source, &ctx(json)).unwrap()
+    }
+
+    fn argv(sources: &[&str], json: serde_json::Value) -> Vec<String> {
+        let sources: Vec<String> = sources.iter().map(|s| s.to_string()).collect();
+        super::argv(&sources, &ctx(json)).unwrap()
+    }
+
+    #[test]
+    fn quotes_every_kind() {
+        let j = serde_json::json!({
+            "s": "it's", "n": 3, "f": 10.0, "b": true, "none": null,
+            "arr": ["a b", "c"], "empty": [],
+            "file": {"class": "File", "path": "/w/x y.fa"},
+        });
+        assert_eq!(shell("x {{ s }}", j.clone()), r"x 'it'\''s'");
+        assert_eq!(
+            shell("x {{ n }} {{ f }} {{ b }}", j.clone()),
+            "x '3' '10.0' true"
+        );
+        assert_eq!(shell("x {{ none }}|{{ empty }}|", j.clone()), "x ||");
+        assert_eq!(shell("x {{ arr }}", j.clone()), "x 'a b' 'c'");
+        assert_eq!(
+            shell("x {{ file }} {{ file.path }}", j.clone()),
+            "x '/w/x y.fa' '/w/x y.fa'"
+        );
+        assert_eq!(
+            shell("{{ file.path }}/{{ s }}", j),
+            r"'/w/x y.fa'/'it'\''s'"
+        );
+    }
+
+    #[test]
+    fn safe_cannot_unquote() {
+        let j = serde_json::json!({"s": "$(id)"});
+        assert_eq!(shell("x {{ s | safe }}", j), "x '$(id)'");
+    }
+
+    #[test]
+    fn argv_splits_arrays_and_drops_absent() {
+        let j = serde_json::json!({"arr": ["a", "b c"], "none": null, "e": ""});
+        assert_eq!(
+            argv(
+                &[
+                    "cmd",
+                    "{{ arr }}",
+                    "{{ none }}",
+                    "{% if none %}-x{% endif %}",
+                    "{{ e }}",
+                    ""
+                ],
+                j
+            ),
+            vec!["cmd", "a", "b c", "", ""]
+        );
+    }
+
+    #[test]
+    fn undefined_is_an_error() {
+        let err = super::shell("x {{ nope }}", &ctx(serde_json::json!({})));
+        assert!(err.is_err());
+    }
+}
