@@ -5,7 +5,7 @@ use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
-use crate::contract::RunRequest;
+use crate::contract::{RunRequest, RunnerKind};
 
 #[derive(Debug, Parser)]
 #[command(
@@ -66,8 +66,8 @@ pub struct RunArgs {
     #[arg(long)]
     pub keep_workdir: bool,
     /// How to run the command.
-    #[arg(long, value_name = "NAME", default_value = "local")]
-    pub runner: String,
+    #[arg(long, value_enum, default_value = "local")]
+    pub runner: RunnerArg,
     /// Time limit in seconds (default: resources.time_limit_s).
     #[arg(long, value_name = "SECS")]
     pub timeout: Option<u64>,
@@ -85,10 +85,18 @@ impl From<RunArgs> for RunRequest {
             run_id: a.run_id,
             workdir: a.workdir,
             keep_workdir: a.keep_workdir,
-            runner: Some(a.runner),
+            runner: match a.runner {
+                RunnerArg::Local => RunnerKind::Local,
+            },
             timeout: a.timeout,
         }
     }
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum RunnerArg {
+    /// Directly on this machine, in its own process group.
+    Local,
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum)]

@@ -26,8 +26,24 @@ pub struct RunRequest {
     pub run_id: Option<String>,
     pub workdir: Option<PathBuf>,
     pub keep_workdir: bool,
-    pub runner: Option<String>,
+    pub runner: RunnerKind,
     pub timeout: Option<u64>,
+}
+
+/// How the command runs (`--runner`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum RunnerKind {
+    /// Directly on this machine.
+    #[default]
+    Local,
+}
+
+impl RunnerKind {
+    pub fn name(self) -> &'static str {
+        match self {
+            RunnerKind::Local => "local",
+        }
+    }
 }
 
 /// The contract of one run, flags over environment.
@@ -41,7 +57,7 @@ pub struct Contract {
     pub result: Option<ResultTarget>,
     pub workdir: Option<PathBuf>,
     pub keep_workdir: bool,
-    pub runner: String,
+    pub runner: RunnerKind,
     pub timeout: Option<Duration>,
 }
 
@@ -211,7 +227,7 @@ impl Contract {
             .map(ResultTarget::parse)
             .transpose()
             .map_err(|err| Error::Usage(err.to_string()))?;
-        let runner = req.runner.unwrap_or_else(|| "local".into());
+        let runner = req.runner;
         Ok(Self {
             spec_path,
             tool_id,

@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 
-use crate::contract::{Contract, Env, RunRequest};
+use crate::contract::{Contract, Env, RunRequest, RunnerKind};
 use crate::error::Error;
 use crate::exec::{self, Interrupts, Job};
 use crate::results::{Results, SpecInfo};
@@ -42,7 +42,12 @@ pub fn run(req: RunRequest, env: &dyn Env) -> RunOutput {
             .map(|s| s.to_string_lossy().into_owned())
             .unwrap_or_default()
     });
-    let mut results = Results::new(tool_id, contract.run_id.clone(), &contract.runner, started);
+    let mut results = Results::new(
+        tool_id,
+        contract.run_id.clone(),
+        contract.runner.name(),
+        started,
+    );
 
     let runtime = match tokio::runtime::Builder::new_current_thread()
         .enable_all()
@@ -164,8 +169,8 @@ impl Pipeline<'_> {
         self.results.inputs = inputs.clone();
         self.results.resources = Some(resources.clone());
 
-        let mut runner = exec::runner(&self.contract.runner)?;
-        if runner.name() == "local" {
+        let mut runner = exec::runner(self.contract.runner);
+        if self.contract.runner == RunnerKind::Local {
             let missing = crate::spec::missing_binaries(&spec);
             if !missing.is_empty() {
                 return Err(Error::NotFound(format!(

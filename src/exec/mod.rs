@@ -13,6 +13,7 @@ use std::time::Duration;
 
 use futures::future::BoxFuture;
 
+use crate::contract::RunnerKind;
 use crate::error::Error;
 
 pub use interrupt::Interrupts;
@@ -37,7 +38,6 @@ pub struct Job {
 
 /// A way of running jobs: on this machine, in a container, …
 pub trait Runner: Send {
-    fn name(&self) -> &'static str;
     /// Prepares the runner (pull an image, check a daemon …).
     fn set_up(&mut self, job: &Job) -> Result<(), Error>;
     /// Runs the job to its end, or until it is stopped (time limit, or a
@@ -51,20 +51,10 @@ pub trait Runner: Send {
     fn tear_down(&mut self, job: &Job) -> Result<(), Error>;
 }
 
-/// The runner names `--runner` accepts.
-pub const RUNNERS: &[&str] = &["local"];
-
-/// Looks a runner up by name.
-pub fn runner(name: &str) -> Result<Box<dyn Runner>, Error> {
-    match name {
-        "local" => Ok(Box::new(Local)),
-        other => Err(Error::Usage(format!(
-            "unknown runner `{other}`{}; available: {}",
-            crate::suggest::did_you_mean(other, RUNNERS.iter().copied())
-                .map(|h| format!("; {h}"))
-                .unwrap_or_default(),
-            RUNNERS.join(", ")
-        ))),
+/// The runner of a kind.
+pub fn runner(kind: RunnerKind) -> Box<dyn Runner> {
+    match kind {
+        RunnerKind::Local => Box::new(Local),
     }
 }
 
@@ -72,10 +62,6 @@ pub fn runner(name: &str) -> Result<Box<dyn Runner>, Error> {
 pub struct Local;
 
 impl Runner for Local {
-    fn name(&self) -> &'static str {
-        "local"
-    }
-
     fn set_up(&mut self, _job: &Job) -> Result<(), Error> {
         Ok(())
     }

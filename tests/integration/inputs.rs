@@ -1,7 +1,7 @@
 //! Inputs validation through `validate --inputs`: strict, CWL-style, every
 //! problem named by its JSON path. One table per type.
 
-use crate::util::{omni, redact, run};
+use crate::util::{Test, redact};
 
 const SPEC: &str = "fixtures/specs/valid/all_types.yaml";
 
@@ -13,11 +13,11 @@ fn check(extra: serde_json::Value, expected: &str) {
             doc.insert(k.clone(), v.clone());
         }
     }
-    let ran = run(omni().args(["validate", SPEC, "--inputs", &doc.to_string()]));
-    if expected.is_empty() {
-        assert_eq!(ran.code, 0, "{doc}: {}", ran.stdout);
-    } else {
-        assert_eq!(ran.code, 65, "{doc}: {}", ran.stdout);
+    let code = if expected.is_empty() { 0 } else { 65 };
+    let ran = Test::new(&["validate", SPEC, "--inputs", &doc.to_string()])
+        .code(code)
+        .go();
+    if !expected.is_empty() {
         let first = redact(ran.stdout.lines().next().unwrap_or_default(), &[]);
         assert_eq!(first, expected, "{doc}");
     }
@@ -229,21 +229,24 @@ fn all_problems_are_reported_together() {
         "nmae": "abc", "count": "3", "ratio": 7, "flag": "no", "mode": "medium",
         "reads": ["nope.fq"], "tags": [1]
     });
-    let ran = run(omni().args(["validate", SPEC, "--inputs", &doc.to_string()]));
-    assert_eq!(ran.code, 65);
+    let ran = Test::new(&["validate", SPEC, "--inputs", &doc.to_string()])
+        .code(65)
+        .go();
     insta::assert_snapshot!(redact(&ran.stdout, &[]));
 }
 
 #[test]
 fn not_an_object_and_not_json() {
-    let ran = run(omni().args(["validate", SPEC, "--inputs", "[1, 2]"]));
-    assert_eq!(ran.code, 65);
+    let ran = Test::new(&["validate", SPEC, "--inputs", "[1, 2]"])
+        .code(65)
+        .go();
     assert_eq!(
         ran.stdout.lines().next(),
         Some("inputs: expected a JSON object of inputs, found a list")
     );
-    let ran = run(omni().args(["validate", SPEC, "--inputs", "{\"name\": "]));
-    assert_eq!(ran.code, 65);
+    let ran = Test::new(&["validate", SPEC, "--inputs", "{\"name\": "])
+        .code(65)
+        .go();
     insta::assert_snapshot!(ran.stdout);
 }
 
@@ -252,10 +255,10 @@ fn inputs_from_a_file_name_the_file() {
     let dir = crate::util::workdir();
     let path = dir.path().join("inputs.json");
     std::fs::write(&path, r#"{"name": "abc", "count": 0}"#).unwrap();
-    let ran = run(omni()
-        .args(["validate", SPEC, "--inputs"])
-        .arg(format!("@{}", path.display())));
-    assert_eq!(ran.code, 65);
+    let ran = Test::new(&["validate", SPEC, "--inputs"])
+        .arg(format!("@{}", path.display()))
+        .code(65)
+        .go();
     assert_eq!(
         redact(ran.stdout.lines().next().unwrap_or_default(), &[dir.path()]),
         "[TMP0]/inputs.json: inputs.count: 0 is less than the minimum 1"

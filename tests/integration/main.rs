@@ -7,6 +7,7 @@ mod outputs;
 mod process;
 mod properties;
 mod proxy;
+mod regression;
 mod render;
 mod run;
 mod servers;

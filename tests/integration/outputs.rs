@@ -2,12 +2,11 @@
 
 use serde_json::json;
 
-use crate::util::{launch, workdir};
+use crate::util::{Test, workdir};
 
 #[test]
 fn every_output_kind_is_collected() {
-    let ran = launch(&["--spec", "fixtures/specs/run/outputs.yaml"]);
-    assert_eq!(ran.code, 0, "{}", ran.stderr);
+    let ran = Test::run(&["--spec", "fixtures/specs/run/outputs.yaml"]).go();
     let doc = ran.json();
     let r = &doc["results"];
     assert_eq!(r["n"], 42);
@@ -50,8 +49,9 @@ fn every_output_kind_is_collected() {
 
 #[test]
 fn a_symlink_out_of_the_work_directory_is_refused() {
-    let ran = launch(&["--spec", "fixtures/specs/run/leak.yaml"]);
-    assert_eq!(ran.code, 70);
+    let ran = Test::run(&["--spec", "fixtures/specs/run/leak.yaml"])
+        .code(70)
+        .go();
     let doc = ran.json();
     assert_eq!(
         doc["error"]["message"],
@@ -67,13 +67,13 @@ fn file_inputs_become_cwl_file_objects() {
     }
     let bam = data.path().join("x.y.bam");
     let inputs = json!({"bam": bam, "more": [data.path().join("more 1.txt")]});
-    let ran = launch(&[
+    let ran = Test::run(&[
         "--spec",
         "fixtures/specs/run/files_in.yaml",
         "--inputs",
         &inputs.to_string(),
-    ]);
-    assert_eq!(ran.code, 0, "{}", ran.stderr);
+    ])
+    .go();
     let doc = ran.json();
     assert_eq!(
         doc["results"]["out"],
@@ -94,13 +94,14 @@ fn file_inputs_become_cwl_file_objects() {
 
     // A required secondary file that is missing is input_missing.
     std::fs::remove_file(data.path().join("x.y.bam.bai")).unwrap();
-    let ran = launch(&[
+    let ran = Test::run(&[
         "--spec",
         "fixtures/specs/run/files_in.yaml",
         "--inputs",
         &json!({"bam": bam}).to_string(),
-    ]);
-    assert_eq!(ran.code, 66);
+    ])
+    .code(66)
+    .go();
     assert!(
         ran.json()["error"]["message"]
             .as_str()

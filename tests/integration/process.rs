@@ -3,7 +3,7 @@
 use std::io::Read;
 use std::time::{Duration, Instant};
 
-use crate::util::{launch, omni_std, ran, workdir};
+use crate::util::{Ran, Test, omni_std, workdir};
 
 fn alive(pid: i32) -> bool {
     // Signal 0 checks existence; a zombie counts as gone.
@@ -22,7 +22,7 @@ fn read_pid(workdir: &str) -> i32 {
 #[test]
 fn a_time_limit_stops_the_tool_and_its_children() {
     let started = Instant::now();
-    let ran = launch(&[
+    let ran = Test::run(&[
         "--spec",
         "fixtures/specs/run/sleep.yaml",
         "--inputs",
@@ -30,9 +30,10 @@ fn a_time_limit_stops_the_tool_and_its_children() {
         "--timeout",
         "1",
         "--keep-workdir",
-    ]);
+    ])
+    .code(124)
+    .go();
     assert!(started.elapsed() < Duration::from_secs(20));
-    assert_eq!(ran.code, 124, "{}", ran.stderr);
     let doc = ran.json();
     assert_eq!(doc["error"]["kind"], "timeout");
     assert_eq!(
@@ -47,15 +48,16 @@ fn a_time_limit_stops_the_tool_and_its_children() {
 
 #[test]
 fn the_time_limit_comes_from_resources_too() {
-    let ran = launch(&[
+    Test::run(&[
         "--spec",
         "fixtures/specs/run/sleep.yaml",
         "--inputs",
         r#"{"secs": 60}"#,
         "--resources",
         r#"{"time_limit_s": 1}"#,
-    ]);
-    assert_eq!(ran.code, 124);
+    ])
+    .code(124)
+    .go();
 }
 
 #[test]
@@ -127,8 +129,7 @@ fn a_gib_of_stdout_streams_with_flat_memory() {
         .stderr(std::process::Stdio::null())
         .output()
         .unwrap();
-    let ran = ran(output);
-    assert_eq!(ran.code, 0);
+    let ran = Ran::from_output(output, 0, true);
     assert_eq!(std::fs::metadata(ran.tool_stdout()).unwrap().len(), 1 << 30);
     // Peak RSS of the launcher (the largest child this test process reaped).
     let usage =
@@ -142,13 +143,13 @@ fn a_gib_of_stdout_streams_with_flat_memory() {
 
 #[test]
 fn usage_is_measured() {
-    let ran = launch(&[
+    let ran = Test::run(&[
         "--spec",
         "fixtures/specs/run/big_stdout.yaml",
         "--inputs",
         r#"{"mib": 64}"#,
-    ]);
-    assert_eq!(ran.code, 0);
+    ])
+    .go();
     let usage = &ran.json()["usage"];
     assert!(usage["max_rss_kb"].as_i64().unwrap() > 0);
     assert!(usage["user_s"].as_f64().is_some());

@@ -74,7 +74,7 @@ proptest! {
 
     #[test]
     fn any_json_is_inputs_or_problems(doc in arb_json()) {
-        let spec = omni_launch::spec::load(&crate::util::fixture("specs/valid/all_types.yaml")).unwrap();
+        let spec = omni_launch::spec::load(&crate::util::root().join("fixtures/specs/valid/all_types.yaml")).unwrap();
         let result = omni_launch::inputs::validate(
             &spec,
             &doc,

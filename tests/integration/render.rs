@@ -1,10 +1,10 @@
 //! `omni-launch render` and the quoting guarantee, end to end.
 
-use crate::util::{launch, omni, run};
+use crate::util::Test;
 
 #[test]
 fn render_prints_the_command_and_runs_nothing() {
-    let ran = run(omni().args([
+    let ran = Test::new(&[
         "render",
         "tool-specs/blastn.yaml",
         "--inputs",
@@ -13,22 +13,22 @@ fn render_prints_the_command_and_runs_nothing() {
         r#"{"cpu": 8}"#,
         "--workdir",
         "/scratch/run-1",
-    ]));
-    assert_eq!(ran.code, 0, "{}", ran.stderr);
+    ])
+    .go();
     insta::assert_snapshot!(crate::util::redact(&ran.stdout, &[]));
 }
 
 #[test]
 fn render_json_shows_argv() {
-    let ran = run(omni().args([
+    let ran = Test::new(&[
         "render",
         "fixtures/specs/run/argv.yaml",
         "--format",
         "json",
         "--inputs",
         r#"{"text": "a b", "extra": ["-c", "$(id)"]}"#,
-    ]));
-    assert_eq!(ran.code, 0, "{}", ran.stderr);
+    ])
+    .go();
     let doc: serde_json::Value = serde_json::from_str(&ran.stdout).unwrap();
     assert_eq!(
         doc["argv"],
@@ -59,14 +59,14 @@ const HOSTILE: &[&str] = &[
 fn hostile_values_come_back_exactly_in_shell_mode() {
     for value in HOSTILE {
         let inputs = serde_json::json!({ "s": value });
-        let ran = launch(&[
+        let ran = Test::run(&[
             "--spec",
             "fixtures/specs/run/printf.yaml",
             "--inputs",
             &inputs.to_string(),
             "--keep-workdir",
-        ]);
-        assert_eq!(ran.code, 0, "{value:?}: {}", ran.stderr);
+        ])
+        .go();
         assert_eq!(std::fs::read_to_string(ran.tool_stdout()).unwrap(), *value);
         assert!(!ran.workdir().join("pwned").exists());
     }
@@ -76,14 +76,14 @@ fn hostile_values_come_back_exactly_in_shell_mode() {
 fn hostile_values_come_back_exactly_in_argv_mode() {
     for value in HOSTILE {
         let inputs = serde_json::json!({ "text": value });
-        let ran = launch(&[
+        let ran = Test::run(&[
             "--spec",
             "fixtures/specs/run/argv.yaml",
             "--inputs",
             &inputs.to_string(),
             "--keep-workdir",
-        ]);
-        assert_eq!(ran.code, 0, "{value:?}: {}", ran.stderr);
+        ])
+        .go();
         assert_eq!(
             std::fs::read_to_string(ran.tool_stdout()).unwrap(),
             format!("{value}|--x={value}|")
@@ -93,11 +93,12 @@ fn hostile_values_come_back_exactly_in_argv_mode() {
 
 #[test]
 fn nul_is_refused_as_invalid_input() {
-    let ran = run(omni().args([
+    Test::new(&[
         "render",
         "fixtures/specs/run/printf.yaml",
         "--inputs",
         r#"{"s": "a\u0000b"}"#,
-    ]));
-    assert_eq!(ran.code, 65);
+    ])
+    .code(65)
+    .go();
 }

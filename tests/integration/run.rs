@@ -2,20 +2,21 @@
 
 use serde_json::json;
 
-use crate::util::{launch, omni, redact, run, workdir};
+use crate::util::{Test, redact, workdir};
 
 /// The README's main-job command, unchanged.
 #[test]
 fn the_contract_example_works() {
     let base = workdir();
-    let ran = run(omni()
+    let ran = Test::new(&["run"])
         .env("TOOL_ID", "echo_test")
         .env("RUN_ID", "local-test-1")
         .env("INPUTS_JSON", r#"{"text":"hello world"}"#)
         .env("RESOURCES_JSON", "{}")
         .env("TMPDIR", base.path())
-        .arg("run"));
-    assert_eq!(ran.code, 0, "{}", ran.stderr);
+        .stdout_has("\"ok\": true")
+        .stderr_has("hello world")
+        .go();
     let doc = ran.json();
     assert_eq!(doc["ok"], true);
     assert_eq!(doc["tool_id"], "echo_test");
@@ -39,21 +40,11 @@ fn the_contract_example_works() {
 
 #[test]
 fn flags_override_the_environment() {
-    let base = workdir();
-    let ran = run(omni()
+    let ran = Test::run(&["--run-id", "from-flag", "--inputs", r#"{"text":"flag"}"#])
         .env("TOOL_ID", "echo_test")
         .env("RUN_ID", "from-env")
         .env("INPUTS_JSON", r#"{"text":"env"}"#)
-        .args([
-            "run",
-            "--run-id",
-            "from-flag",
-            "--inputs",
-            r#"{"text":"flag"}"#,
-            "--workdir",
-        ])
-        .arg(base.path()));
-    assert_eq!(ran.code, 0, "{}", ran.stderr);
+        .go();
     let doc = ran.json();
     assert_eq!(doc["run_id"], "from-flag");
     assert_eq!(doc["results"]["echo"], "flag");
@@ -61,39 +52,37 @@ fn flags_override_the_environment() {
 
 #[test]
 fn a_run_id_is_generated_when_absent() {
-    let ran = launch(&[
+    let ran = Test::run(&[
         "--spec",
         "tool-specs/echo_test.yaml",
         "--inputs",
         r#"{"text":"x"}"#,
-    ]);
-    assert_eq!(ran.code, 0, "{}", ran.stderr);
+    ])
+    .go();
     let id = ran.json()["run_id"].as_str().unwrap().to_string();
     assert!(id.starts_with("run-"), "{id}");
 }
 
 #[test]
 fn specs_dir_from_the_environment() {
-    let base = workdir();
-    let ran = run(omni()
+    let ran = Test::run(&[])
         .env("OMNI_TOOL_SPECS", "fixtures/specs/run")
         .env("TOOL_ID", "exit_code")
         .env("INPUTS_JSON", r#"{"code": 0}"#)
-        .args(["run", "--workdir"])
-        .arg(base.path()));
-    assert_eq!(ran.code, 0, "{}", ran.stderr);
+        .go();
     assert_eq!(ran.json()["results"]["out"], "to stdout");
 }
 
 #[test]
 fn the_tools_own_exit_code_passes_through() {
-    let ran = launch(&[
+    let ran = Test::run(&[
         "--spec",
         "fixtures/specs/run/exit_code.yaml",
         "--inputs",
         r#"{"code": 3}"#,
-    ]);
-    assert_eq!(ran.code, 3);
+    ])
+    .code(3)
+    .go();
     let doc = ran.json();
     assert_eq!(doc["ok"], false);
     assert_eq!(doc["exit_code"], 3);
@@ -207,18 +196,9 @@ fn each_failure_has_its_exit_code() {
         ),
     ];
     for (args, env, code, kind) in cases {
-        let base = workdir();
-        let mut cmd = omni();
-        cmd.arg("run").args(*args).arg("--workdir").arg(base.path());
-        for (k, v) in *env {
-            cmd.env(k, v);
-        }
-        let ran = run(&mut cmd);
-        assert_eq!(ran.code, *code, "{args:?}: {}", ran.stderr);
+        let ran = Test::run(args).envs(env).code(*code).go();
         let doc = ran.json();
-        assert_eq!(doc["ok"], false, "{args:?}");
         assert_eq!(doc["error"]["kind"], *kind, "{args:?}: {}", doc["error"]);
-        assert_eq!(doc["exit_code"], *code, "{args:?}");
     }
 }
 
@@ -256,30 +236,21 @@ fn contract_errors_before_a_run_exit_64_without_results() {
             ],
         ),
     ] {
-        let mut cmd = omni();
-        cmd.args(&args);
-        for (k, v) in &env {
-            cmd.env(k, v);
-        }
-        let ran = run(&mut cmd);
-        assert_eq!(ran.code, 64, "{env:?} {args:?}: {}", ran.stderr);
-        assert!(ran.stderr.contains("error:"), "{}", ran.stderr);
+        let ran = Test::new(&args).envs(&env).code(64).no_results().go();
+        assert!(ran.stdout.is_empty(), "{env:?} {args:?}: {}", ran.stdout);
     }
 }
 
 #[test]
 fn usage_messages() {
-    let base = workdir();
-    let ran = run(omni()
+    let ran = Test::new(&["run"])
         .env("TOOL_ID", "echo_test")
         .env("S3_RESULT_URI", "s3://a/x/")
         .env("RESULT_URI", "s3://a/y/")
-        .arg("run"));
-    let ran2 = run(omni()
-        .env("TOOL_ID", "no_such_tool")
-        .arg("run")
-        .arg("--workdir")
-        .arg(base.path()));
+        .code(64)
+        .no_results()
+        .go();
+    let ran2 = Test::run(&[]).env("TOOL_ID", "no_such_tool").code(64).go();
     let errors: String = format!("{}{}", ran.stderr, redact(&ran2.stderr, &[]))
         .lines()
         .filter(|l| l.contains("error:"))
@@ -290,29 +261,25 @@ fn usage_messages() {
 
 #[test]
 fn invalid_inputs_name_every_field() {
-    let base = workdir();
-    let ran = run(omni()
-        .args(["run", "--spec", "tool-specs/blastn.yaml", "--workdir"])
-        .arg(base.path())
-        .args(["--inputs", r#"{"query": "nope.fa", "db": "src", "db_name": "x y", "evalue": "1e-5", "outfmt": 6, "max_target_seqs": 0}"#]));
-    assert_eq!(ran.code, 65);
-    let doc = ran.json();
-    insta::assert_snapshot!(redact(doc["error"]["message"].as_str().unwrap(), &[]));
+    let ran = Test::run(&["--spec", "tool-specs/blastn.yaml", "--inputs", r#"{"query": "nope.fa", "db": "src", "db_name": "x y", "evalue": "1e-5", "outfmt": 6, "max_target_seqs": 0}"#])
+        .code(65)
+        .go();
+    insta::assert_snapshot!(redact(&ran.message(), &[]));
 }
 
 #[test]
 fn results_go_to_a_file_uri() {
     let store = workdir();
     let uri = format!("file://{}/runs/r-1/", store.path().display());
-    let ran = launch(&[
+    let ran = Test::run(&[
         "--spec",
         "fixtures/specs/run/outputs.yaml",
         "--run-id",
         "r-1",
         "--result-uri",
         &uri,
-    ]);
-    assert_eq!(ran.code, 0, "{}", ran.stderr);
+    ])
+    .go();
     let doc = ran.json();
     let stored: serde_json::Value = serde_json::from_str(
         &std::fs::read_to_string(store.path().join("runs/r-1/results.json")).unwrap(),
@@ -337,14 +304,14 @@ fn results_go_to_a_file_uri() {
 fn a_json_result_uri_names_the_results_object() {
     let store = workdir();
     let uri = format!("file://{}/out/summary.json", store.path().display());
-    let ran = launch(&[
+    let ran = Test::run(&[
         "--spec",
         "fixtures/specs/run/outputs.yaml",
         "--result-uri",
         &uri,
         "--keep-workdir",
-    ]);
-    assert_eq!(ran.code, 0, "{}", ran.stderr);
+    ])
+    .go();
     assert!(store.path().join("out/summary.json").is_file());
     assert!(store.path().join("out/outputs/one/one.txt").is_file());
     assert!(!store.path().join("out/summary.json/results.json").exists());
@@ -355,15 +322,16 @@ fn a_json_result_uri_names_the_results_object() {
 fn a_failed_run_is_stored_too() {
     let store = workdir();
     let uri = format!("file://{}/r/", store.path().display());
-    let ran = launch(&[
+    Test::run(&[
         "--spec",
         "fixtures/specs/run/exit_code.yaml",
         "--inputs",
         r#"{"code": 9}"#,
         "--result-uri",
         &uri,
-    ]);
-    assert_eq!(ran.code, 9);
+    ])
+    .code(9)
+    .go();
     let stored: serde_json::Value = serde_json::from_str(
         &std::fs::read_to_string(store.path().join("r/results.json")).unwrap(),
     )
@@ -374,7 +342,7 @@ fn a_failed_run_is_stored_too() {
 
 #[test]
 fn env_templates_reach_the_tool() {
-    let ran = launch(&[
+    let ran = Test::run(&[
         "--spec",
         "fixtures/specs/run/env.yaml",
         "--run-id",
@@ -383,8 +351,8 @@ fn env_templates_reach_the_tool() {
         r#"{"greeting": "hi $(x)"}"#,
         "--resources",
         r#"{"cpu": 4}"#,
-    ]);
-    assert_eq!(ran.code, 0, "{}", ran.stderr);
+    ])
+    .go();
     assert_eq!(ran.json()["results"]["out"], "hi $(x), env/4/env-1");
 }
 
@@ -392,15 +360,15 @@ fn env_templates_reach_the_tool() {
 fn a_rerun_with_the_same_id_gets_its_own_directory() {
     let mut dirs = Vec::new();
     for _ in 0..2 {
-        let ran = launch(&[
+        let ran = Test::run(&[
             "--spec",
             "tool-specs/echo_test.yaml",
             "--run-id",
             "same",
             "--inputs",
             r#"{"text": "x"}"#,
-        ]);
-        assert_eq!(ran.code, 0);
+        ])
+        .go();
         dirs.push(ran.json()["workdir"].as_str().unwrap().to_string());
     }
     assert_ne!(dirs[0], dirs[1]);
@@ -408,16 +376,53 @@ fn a_rerun_with_the_same_id_gets_its_own_directory() {
 
 #[test]
 fn inputs_from_stdin_and_from_a_file() {
-    let base = workdir();
-    let ran = run(omni()
-        .args(["run", "echo_test", "--inputs", "-", "--workdir"])
-        .arg(base.path())
-        .write_stdin(r#"{"text": "from stdin"}"#));
-    assert_eq!(ran.code, 0, "{}", ran.stderr);
+    let ran = Test::run(&["echo_test", "--inputs", "-"])
+        .stdin(r#"{"text": "from stdin"}"#)
+        .go();
     assert_eq!(ran.json()["results"]["echo"], "from stdin");
+    let base = workdir();
     let file = base.path().join("inputs.json");
     std::fs::write(&file, r#"{"text": "from a file"}"#).unwrap();
     let at = format!("@{}", file.display());
-    let ran = launch(&["echo_test", "--inputs", &at]);
+    let ran = Test::run(&["echo_test", "--inputs", &at]).go();
     assert_eq!(ran.json()["results"]["echo"], "from a file");
+}
+
+/// The whole document, every field, for a run with every kind of input and
+/// output stored to a `file://` prefix; what changes from run to run is
+/// redacted.
+#[test]
+fn a_whole_results_json() {
+    let data = workdir();
+    let store = workdir();
+    std::fs::write(data.path().join("x.bam"), "bam").unwrap();
+    std::fs::write(data.path().join("x.bam.bai"), "bai").unwrap();
+    let inputs = json!({"bam": data.path().join("x.bam")}).to_string();
+    let uri = format!("file://{}/r/", store.path().display());
+    let ran = Test::run(&[
+        "--spec",
+        "fixtures/specs/run/whole.yaml",
+        "--run-id",
+        "whole-1",
+        "--inputs",
+        &inputs,
+        "--resources",
+        r#"{"cpu": 2, "memory_mb": 512}"#,
+        "--result-uri",
+        &uri,
+    ])
+    .go();
+    let workdir = ran.workdir().display().to_string();
+    let text = redact(&ran.stdout, &[data.path(), store.path()]).replace(&workdir, "[WORKDIR]");
+    let doc: serde_json::Value = serde_json::from_str(&text).unwrap();
+    insta::assert_json_snapshot!(doc, {
+        ".started_at" => "[time]",
+        ".finished_at" => "[time]",
+        ".duration_s" => "[duration]",
+        ".usage.max_rss_kb" => "[usage]",
+        ".usage.user_s" => "[usage]",
+        ".usage.sys_s" => "[usage]",
+        ".launcher.version" => "[version]",
+        ".spec.sha256" => "[sha256]",
+    });
 }

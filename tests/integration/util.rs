@@ -1,9 +1,15 @@
 //! The builder every integration test uses: runs the real binary from the
-//! repository root with a clean contract environment, and redacts what
-//! changes from run to run.
+//! repository root with a clean contract environment, asserts the exit
+//! code, stdout and stderr of every run, and redacts what changes from run
+//! to run.
+//!
+//! Every `Test` checks, whatever else the test asks:
+//! * the exit code is the expected one (0 unless `.code(n)`);
+//! * stderr shows no panic, and a failure says `omni-launch: error:`;
+//! * for `run`, stdout is exactly one results.json whose `exit_code` and
+//!   `ok` agree with the process's exit code.
 
 use std::path::{Path, PathBuf};
-use std::process::Output;
 
 use serde_json::Value;
 
@@ -11,10 +17,6 @@ pub const BIN: &str = env!("CARGO_BIN_EXE_omni-launch");
 
 pub fn root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-}
-
-pub fn fixture(rel: &str) -> PathBuf {
-    root().join("fixtures").join(rel)
 }
 
 /// The contract variables a test must never inherit.
@@ -28,18 +30,8 @@ const CONTRACT: &[&str] = &[
     "OMNI_TOOL_SPECS",
 ];
 
-/// A command for the real binary, run from the repository root.
-pub fn omni() -> assert_cmd::Command {
-    let mut cmd = assert_cmd::Command::new(BIN);
-    cmd.current_dir(root());
-    for var in CONTRACT {
-        cmd.env_remove(var);
-    }
-    cmd.env("OMNI_KILL_GRACE_S", "2");
-    cmd
-}
-
-/// The same, as a std command (for tests that signal or stream).
+/// A std command for the real binary, run from the repository root (for
+/// tests that signal or stream; `Test` for everything else).
 pub fn omni_std() -> std::process::Command {
     let mut cmd = std::process::Command::new(BIN);
     cmd.current_dir(root());
@@ -50,10 +42,134 @@ pub fn omni_std() -> std::process::Command {
     cmd
 }
 
+/// Sends a signal to a launcher started with `omni_std`.
+pub fn signal(child: &std::process::Child, signal: nix::sys::signal::Signal) {
+    let pid = nix::unistd::Pid::from_raw(i32::try_from(child.id()).unwrap());
+    nix::sys::signal::kill(pid, signal).unwrap();
+}
+
 /// Sends SIGTERM to a launcher started with `omni_std`.
 pub fn sigterm(child: &std::process::Child) {
-    let pid = nix::unistd::Pid::from_raw(i32::try_from(child.id()).unwrap());
-    nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGTERM).unwrap();
+    signal(child, nix::sys::signal::Signal::SIGTERM);
+}
+
+/// One run of the binary, with what it must show.
+pub struct Test {
+    cmd: assert_cmd::Command,
+    args: Vec<String>,
+    code: i32,
+    /// `omni-launch run`: stdout must be results.json.
+    results: bool,
+    base: Option<tempfile::TempDir>,
+    stdout_has: Vec<String>,
+    stderr_has: Vec<String>,
+}
+
+impl Test {
+    /// `omni-launch ARGS…`.
+    pub fn new(args: &[&str]) -> Self {
+        let mut cmd = assert_cmd::Command::new(BIN);
+        cmd.current_dir(root());
+        for var in CONTRACT {
+            cmd.env_remove(var);
+        }
+        cmd.env("OMNI_KILL_GRACE_S", "2");
+        Self {
+            cmd,
+            args: args.iter().map(|a| a.to_string()).collect(),
+            code: 0,
+            results: args.first() == Some(&"run"),
+            base: None,
+            stdout_has: Vec::new(),
+            stderr_has: Vec::new(),
+        }
+    }
+
+    /// `omni-launch run ARGS… --workdir <a fresh base>`; the base lives as
+    /// long as the result.
+    pub fn run(args: &[&str]) -> Self {
+        let base = workdir();
+        let mut test = Self::new(&["run"]);
+        test.args.extend(args.iter().map(|a| a.to_string()));
+        test.args.push("--workdir".into());
+        test.args.push(base.path().display().to_string());
+        test.base = Some(base);
+        test
+    }
+
+    /// A run that fails before results.json exists (the contract could not
+    /// be read): stdout must be empty.
+    pub fn no_results(mut self) -> Self {
+        self.results = false;
+        self.stdout_has.clear();
+        self
+    }
+
+    pub fn arg(mut self, arg: impl AsRef<std::ffi::OsStr>) -> Self {
+        self.args.push(arg.as_ref().to_string_lossy().into_owned());
+        self
+    }
+
+    pub fn env(mut self, key: &str, value: impl AsRef<std::ffi::OsStr>) -> Self {
+        self.cmd.env(key, value);
+        self
+    }
+
+    pub fn envs<K: AsRef<str>, V: AsRef<str>>(mut self, pairs: &[(K, V)]) -> Self {
+        for (k, v) in pairs {
+            self.cmd.env(k.as_ref(), v.as_ref());
+        }
+        self
+    }
+
+    pub fn stdin(mut self, text: &str) -> Self {
+        self.cmd.write_stdin(text.to_string());
+        self
+    }
+
+    /// The expected exit code (default 0).
+    pub fn code(mut self, code: i32) -> Self {
+        self.code = code;
+        self
+    }
+
+    pub fn stdout_has(mut self, text: &str) -> Self {
+        self.stdout_has.push(text.to_string());
+        self
+    }
+
+    pub fn stderr_has(mut self, text: &str) -> Self {
+        self.stderr_has.push(text.to_string());
+        self
+    }
+
+    /// Runs it and asserts everything it must show.
+    pub fn go(mut self) -> Ran {
+        let output = self.cmd.args(&self.args).output().expect("the binary runs");
+        let ran = Ran {
+            code: output.status.code().unwrap_or(-1),
+            stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
+            _base: self.base.take(),
+        };
+        let what = format!("omni-launch {}", self.args.join(" "));
+        ran.check(&what, self.code, self.results);
+        for text in &self.stdout_has {
+            assert!(
+                ran.stdout.contains(text),
+                "{what}: stdout lacks {text:?}:\n{}",
+                ran.stdout
+            );
+        }
+        for text in &self.stderr_has {
+            assert!(
+                ran.stderr.contains(text),
+                "{what}: stderr lacks {text:?}:\n{}",
+                ran.stderr
+            );
+        }
+        ran
+    }
 }
 
 /// What one run printed.
@@ -61,11 +177,60 @@ pub struct Ran {
     pub code: i32,
     pub stdout: String,
     pub stderr: String,
-    /// The work-directory base of a `launch`, removed with the result.
+    /// The work-directory base of a `Test::run`, removed with the result.
     _base: Option<tempfile::TempDir>,
 }
 
 impl Ran {
+    /// The same checks as `Test::go`, for a run started by hand.
+    pub fn from_output(output: std::process::Output, code: i32, results: bool) -> Self {
+        let ran = Ran {
+            code: output.status.code().unwrap_or(-1),
+            stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
+            _base: None,
+        };
+        ran.check("omni-launch", code, results);
+        ran
+    }
+
+    fn check(&self, what: &str, code: i32, results: bool) {
+        assert_eq!(
+            self.code, code,
+            "{what}: exit code\nstdout:\n{}\nstderr:\n{}",
+            self.stdout, self.stderr
+        );
+        assert!(
+            !self.stderr.contains("panicked"),
+            "{what}: panicked:\n{}",
+            self.stderr
+        );
+        // A failure says why: on stderr (ours, or clap's for a bad command
+        // line), or in validate's report.
+        let ours = self.stderr.contains("omni-launch: error: ");
+        let said = ours || self.stderr.lines().any(|l| l.starts_with("error: "));
+        if code == 0 {
+            assert!(!ours, "{what}: success with an error:\n{}", self.stderr);
+        } else {
+            assert!(
+                said || (!results && !self.stdout.is_empty()),
+                "{what}: a failure must say why:\n{}",
+                self.stderr
+            );
+        }
+        if results {
+            let doc = self.json();
+            assert_eq!(doc["exit_code"], code, "{what}: results.json exit_code");
+            assert_eq!(doc["ok"], code == 0, "{what}: results.json ok");
+            assert_eq!(
+                doc["error"].is_null(),
+                code == 0,
+                "{what}: results.json error: {}",
+                doc["error"]
+            );
+        }
+    }
+
     /// The run's work directory, from its results.json.
     pub fn workdir(&self) -> PathBuf {
         PathBuf::from(self.json()["workdir"].as_str().unwrap_or_default())
@@ -79,48 +244,22 @@ impl Ran {
     pub fn json(&self) -> Value {
         serde_json::from_str(&self.stdout).unwrap_or_else(|err| {
             panic!(
-                "stdout is not JSON ({err}):\n{}\nstderr:\n{}",
+                "stdout is not one JSON document ({err}):\n{}\nstderr:\n{}",
                 self.stdout, self.stderr
             )
         })
     }
-}
 
-pub fn ran(output: Output) -> Ran {
-    Ran {
-        code: output.status.code().unwrap_or(-1),
-        stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
-        stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
-        _base: None,
+    /// The `error.message` of results.json.
+    pub fn message(&self) -> String {
+        self.json()["error"]["message"]
+            .as_str()
+            .unwrap_or_default()
+            .to_string()
     }
 }
 
-pub fn run(cmd: &mut assert_cmd::Command) -> Ran {
-    ran(cmd.output().expect("the binary runs"))
-}
-
-/// `omni-launch run ARGS… --workdir <fresh base>`; the base lives as long
-/// as the result.
-pub fn launch(args: &[&str]) -> Ran {
-    launch_with(&[], args)
-}
-
-/// `launch` with extra environment variables.
-pub fn launch_with(env: &[(&str, &str)], args: &[&str]) -> Ran {
-    let base = workdir();
-    let mut cmd = omni();
-    cmd.envs(env.iter().copied())
-        .arg("run")
-        .args(args)
-        .arg("--workdir")
-        .arg(base.path());
-    Ran {
-        _base: Some(base),
-        ..run(&mut cmd)
-    }
-}
-
-/// A fresh work-directory base for one test.
+/// A fresh temporary directory for one test.
 pub fn workdir() -> tempfile::TempDir {
     tempfile::Builder::new()
         .prefix("omni-test-")
@@ -132,6 +271,8 @@ pub fn workdir() -> tempfile::TempDir {
 pub fn redact(text: &str, temps: &[&Path]) -> String {
     let mut text = text.replace(&root().display().to_string(), "[ROOT]");
     for (i, t) in temps.iter().enumerate() {
+        let real = t.canonicalize().unwrap_or_else(|_| t.to_path_buf());
+        text = text.replace(&real.display().to_string(), &format!("[TMP{i}]"));
         text = text.replace(&t.display().to_string(), &format!("[TMP{i}]"));
     }
     text

@@ -1,7 +1,7 @@
 //! `omni-launch validate`: every check has a fixture and a snapshot of its
 //! exact message.
 
-use crate::util::{fixture, omni, redact, run};
+use crate::util::{Test, redact};
 
 #[test]
 fn bundled_specs_are_valid() {
@@ -9,8 +9,8 @@ fn bundled_specs_are_valid() {
         .iter()
         .map(|s| format!("tool-specs/{s}.yaml"))
         .collect();
-    let ran = run(omni().arg("validate").args(&specs));
-    assert_eq!(ran.code, 0, "{}", ran.stdout);
+    let specs: Vec<&str> = specs.iter().map(String::as_str).collect();
+    let ran = Test::new(&[&["validate"], specs.as_slice()].concat()).go();
     assert_eq!(
         ran.stdout,
         "3 specs checked: 3 valid, 0 invalid; 0 problems\n"
@@ -20,51 +20,52 @@ fn bundled_specs_are_valid() {
 #[test]
 fn every_invalid_fixture_fails_with_its_message() {
     insta::glob!("../../fixtures/specs/invalid", "*.yaml", |path| {
-        let mut cmd = omni();
-        cmd.arg("validate").arg(path);
+        let mut test = Test::new(&["validate"]).arg(path).code(78);
         if path.ends_with("missing_binary.yaml") {
-            cmd.arg("--check-binaries");
+            test = test.arg("--check-binaries");
         }
-        let ran = run(&mut cmd);
-        assert_eq!(ran.code, 78, "{}: {}", path.display(), ran.stdout);
+        let ran = test.go();
         insta::assert_snapshot!(redact(&ran.stdout, &[]));
     });
 }
 
 #[test]
 fn problems_of_all_files_are_reported_together() {
-    let ran = run(omni().args([
+    let ran = Test::new(&[
         "validate",
         "fixtures/specs/invalid/bad_id.yaml",
         "tool-specs/echo_test.yaml",
         "fixtures/specs/invalid/unknown_keys.yaml",
-    ]));
-    assert_eq!(ran.code, 78);
+    ])
+    .code(78)
+    .go();
     insta::assert_snapshot!(ran.stdout);
 }
 
 #[test]
 fn github_format_annotates_lines() {
-    let ran = run(omni().args([
+    let ran = Test::new(&[
         "validate",
         "--format",
         "github",
         "fixtures/specs/invalid/undeclared_name.yaml",
-    ]));
-    assert_eq!(ran.code, 78);
+    ])
+    .code(78)
+    .go();
     insta::assert_snapshot!(ran.stdout);
 }
 
 #[test]
 fn json_format_is_machine_readable() {
-    let ran = run(omni().args([
+    let ran = Test::new(&[
         "validate",
         "--format",
         "json",
         "fixtures/specs/invalid/many_problems.yaml",
         "tool-specs/echo_test.yaml",
-    ]));
-    assert_eq!(ran.code, 78);
+    ])
+    .code(78)
+    .go();
     let doc: serde_json::Value = serde_json::from_str(&ran.stdout).unwrap();
     assert_eq!(doc["valid"], false);
     assert_eq!(doc["files"][1]["valid"], true);
@@ -78,8 +79,9 @@ fn json_format_is_machine_readable() {
 
 #[test]
 fn a_broken_fixture_names_its_line() {
-    let ran = run(omni().args(["validate", "fixtures/specs/invalid/yaml_syntax.yaml"]));
-    assert_eq!(ran.code, 78);
+    let ran = Test::new(&["validate", "fixtures/specs/invalid/yaml_syntax.yaml"])
+        .code(78)
+        .go();
     assert!(
         ran.stdout
             .starts_with("fixtures/specs/invalid/yaml_syntax.yaml:4:"),
@@ -90,30 +92,29 @@ fn a_broken_fixture_names_its_line() {
 
 #[test]
 fn check_binaries_passes_when_installed() {
-    let ran = run(omni().args(["validate", "--check-binaries", "tool-specs/echo_test.yaml"]));
-    assert_eq!(ran.code, 0, "{}", ran.stdout);
+    Test::new(&["validate", "--check-binaries", "tool-specs/echo_test.yaml"]).go();
 }
 
 #[test]
 fn usage_errors_exit_64() {
-    let ran = run(omni().arg("validate"));
-    assert_eq!(ran.code, 64);
-    let ran = run(omni().args(["validate", "--format", "xml", "tool-specs/echo_test.yaml"]));
-    assert_eq!(ran.code, 64);
-    let ran = run(omni().args([
+    Test::new(&["validate"]).code(64).go();
+    Test::new(&["validate", "--format", "xml", "tool-specs/echo_test.yaml"])
+        .code(64)
+        .go();
+    let ran = Test::new(&[
         "validate",
         "tool-specs/echo_test.yaml",
         "--inputs",
         "@does-not-exist.json",
-    ]));
-    assert_eq!(ran.code, 64);
+    ])
+    .code(64)
+    .go();
     insta::assert_snapshot!(ran.stderr);
 }
 
 #[test]
 fn a_missing_spec_file_is_reported() {
-    let ran = run(omni().args(["validate", "no/such/spec.yaml"]));
-    assert_eq!(ran.code, 78);
+    let ran = Test::new(&["validate", "no/such/spec.yaml"]).code(78).go();
     assert!(
         ran.stdout
             .contains("no/such/spec.yaml: cannot read the spec"),
@@ -124,18 +125,15 @@ fn a_missing_spec_file_is_reported() {
 
 #[test]
 fn list_shows_each_tool() {
-    let ran = run(omni().arg("list"));
-    assert_eq!(ran.code, 0);
+    let ran = Test::new(&["list"]).go();
     insta::assert_snapshot!(ran.stdout);
-    let ran = run(omni().args(["list", "--specs-dir", "fixtures/specs/valid"]));
+    let ran = Test::new(&["list", "--specs-dir", "fixtures/specs/valid"]).go();
     assert!(ran.stdout.starts_with("all_types"), "{}", ran.stdout);
-    let _ = fixture("");
 }
 
 #[test]
 fn schema_describes_inputs_for_tool_calling() {
-    let ran = run(omni().args(["schema", "tool-specs/blastn.yaml"]));
-    assert_eq!(ran.code, 0);
+    let ran = Test::new(&["schema", "tool-specs/blastn.yaml"]).go();
     let schema: serde_json::Value = serde_json::from_str(&ran.stdout).unwrap();
     assert_eq!(
         schema["required"],
@@ -152,8 +150,7 @@ fn schema_describes_inputs_for_tool_calling() {
 
 #[test]
 fn shell_completions_name_the_commands() {
-    let ran = run(omni().args(["completions", "bash"]));
-    assert_eq!(ran.code, 0);
+    let ran = Test::new(&["completions", "bash"]).go();
     for word in [
         "omni-launch",
         "validate",
@@ -166,8 +163,7 @@ fn shell_completions_name_the_commands() {
 
 #[test]
 fn keys_without_values_count_as_absent() {
-    let ran = run(omni().args(["validate", "fixtures/specs/valid/empty_values.yaml"]));
-    assert_eq!(ran.code, 0, "{}", ran.stdout);
+    Test::new(&["validate", "fixtures/specs/valid/empty_values.yaml"]).go();
 }
 
 #[test]
@@ -184,6 +180,5 @@ fn the_readme_spec_example_is_valid() {
     let dir = crate::util::workdir();
     let path = dir.path().join("example.yaml");
     std::fs::write(&path, yaml).unwrap();
-    let ran = run(omni().arg("validate").arg(&path));
-    assert_eq!(ran.code, 0, "{}", ran.stdout);
+    Test::new(&["validate"]).arg(&path).go();
 }
