@@ -18,7 +18,7 @@ use crate::spec::{OutputKind, OutputSpec, Source, Spec};
 use crate::types::ValueType;
 
 /// One collected output.
-#[derive(Clone, Debug, PartialEq, Serialize)]
+#[derive(Debug, Serialize)]
 #[serde(untagged)]
 pub enum Output {
     File(Box<FileObject>),

@@ -15,7 +15,7 @@ use crate::error::Error;
 use crate::uri::ResultTarget;
 
 /// What the command line asked for (flags only; `None` = not given).
-#[derive(Clone, Debug, Default)]
+#[derive(Debug, Default)]
 pub struct RunRequest {
     pub spec: Option<PathBuf>,
     pub tool_id: Option<String>,
@@ -47,7 +47,7 @@ impl RunnerKind {
 }
 
 /// The contract of one run, flags over environment.
-#[derive(Clone, Debug)]
+#[derive(Debug)]
 pub struct Contract {
     pub spec_path: PathBuf,
     pub tool_id: Option<String>,
@@ -62,7 +62,7 @@ pub struct Contract {
 }
 
 /// A JSON document and where it came from, for messages.
-#[derive(Clone, Debug)]
+#[derive(Debug)]
 pub struct Document {
     /// How messages name it: a file path, `--inputs`, `INPUTS_JSON` …
     pub source: String,

@@ -12,7 +12,7 @@ use serde::{Serialize, Serializer};
 use crate::uri;
 
 /// Serialises as the constant `class` of its object.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 struct Class<const DIRECTORY: bool>;
 
 impl<const DIRECTORY: bool> Serialize for Class<DIRECTORY> {
@@ -169,7 +169,7 @@ pub fn split_name(basename: &str) -> (&str, &str) {
 /// A CWL secondary-file pattern: each leading `^` strips one extension of
 /// the primary's basename, the rest is appended; a trailing `?` makes it
 /// optional.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, PartialEq, Eq)]
 pub struct SecondaryFile {
     pub pattern: String,
     pub required: bool,

@@ -12,7 +12,7 @@ use serde::Serialize;
 use crate::yaml::Loc;
 
 /// One problem, located as precisely as its source allows.
-#[derive(Clone, Debug, PartialEq, Serialize)]
+#[derive(Debug, Serialize)]
 pub struct Problem {
     /// The file the problem is in (a spec, or an inputs file); `None` for
     /// inputs given inline.
@@ -98,7 +98,7 @@ impl fmt::Display for Problem {
 }
 
 /// How `validate` prints what it found.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Format {
     Text,
     Json,

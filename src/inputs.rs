@@ -137,7 +137,7 @@ fn invalid(path: &str, message: String) -> Found {
 }
 
 /// RESOURCES_JSON, merged over the spec's defaults.
-#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+#[derive(Debug, Clone, serde::Serialize)]
 pub struct Resources {
     /// Whole numbers serialize as integers, so `-num_threads {{ resources.cpu }}`
     /// renders `'2'`, not `'2.0'`.

@@ -49,7 +49,7 @@ impl Rendered {
 }
 
 /// What will run: the command and the tool's extra environment.
-#[derive(Clone, Debug)]
+#[derive(Debug)]
 pub struct Plan {
     pub command: Rendered,
     pub env: Vec<(String, String)>,

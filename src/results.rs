@@ -12,7 +12,7 @@ use crate::exec::Usage;
 use crate::inputs::{Inputs, Resources};
 use crate::spec::Spec;
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Serialize)]
 pub struct Results {
     pub ok: bool,
     pub tool_id: String,
@@ -32,7 +32,7 @@ pub struct Results {
     pub spec: Option<SpecInfo>,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Serialize)]
 pub struct ErrorInfo {
     pub kind: &'static str,
     pub message: String,
@@ -47,14 +47,14 @@ impl From<&Error> for ErrorInfo {
     }
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Serialize)]
 pub struct Launcher {
     pub name: &'static str,
     pub version: &'static str,
     pub runner: String,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Serialize)]
 pub struct SpecInfo {
     pub id: String,
     pub version: Option<String>,

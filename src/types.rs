@@ -129,7 +129,7 @@ impl fmt::Display for InputType {
 
 /// What a declared input allows besides its type. For an array, each
 /// constraint applies to every element.
-#[derive(Clone, Debug, Default)]
+#[derive(Debug, Default)]
 pub struct Constraints {
     pub min: Option<f64>,
     pub max: Option<f64>,

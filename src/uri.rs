@@ -17,7 +17,7 @@ pub enum Scheme {
 }
 
 /// A URI that cannot be used, and why.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Debug, PartialEq, Eq)]
 pub struct UriError {
     pub text: String,
     pub reason: String,
@@ -135,7 +135,7 @@ pub fn sibling(uri: &str, basename: &str) -> Option<String> {
 }
 
 /// Where a File or Directory input is.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, PartialEq, Eq)]
 pub enum Location {
     Local(PathBuf),
     /// `s3://…` or `azureblob://…`: staged before the command runs.

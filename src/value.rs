@@ -39,7 +39,7 @@ pub struct PathCheck<'a> {
 }
 
 /// One thing wrong with a value.
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Debug)]
 pub struct Found {
     /// Where, relative to the value checked: `` or `[2]`.
     pub path: String,

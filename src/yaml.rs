@@ -10,7 +10,7 @@ use serde::de::{self, MapAccess, SeqAccess, Visitor};
 use serde_saphyr::Spanned;
 
 /// A 1-based position in the source text.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
 pub struct Loc {
     pub line: u64,
     pub column: u64,
@@ -98,7 +98,7 @@ impl Node {
 }
 
 /// A YAML syntax error (or a document that breaks the resource budget).
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug)]
 pub struct SyntaxError {
     pub message: String,
     pub loc: Option<Loc>,

@@ -20,7 +20,7 @@ pub use interrupt::Interrupts;
 pub use process::{Outcome, Status, Stop, Usage};
 
 /// Everything a runner needs to run one command.
-#[derive(Clone, Debug)]
+#[derive(Debug)]
 pub struct Job {
     /// Program and arguments (`/bin/sh -c …` for a shell command).
     pub argv: Vec<String>,

@@ -44,7 +44,7 @@ pub struct Usage {
     pub sys_s: f64,
 }
 
-#[derive(Clone, Copy, Debug, PartialEq)]
+#[derive(Clone, Debug)]
 pub struct Outcome {
     pub status: Status,
     pub stopped: Option<Stop>,

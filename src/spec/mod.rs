@@ -18,7 +18,7 @@ use crate::types::{Constraints, InputType, ValueType};
 use crate::yaml::Loc;
 
 /// A checked tool spec.
-#[derive(Debug, Clone)]
+#[derive(Debug)]
 pub struct Spec {
     pub id: String,
     pub version: Option<String>,
@@ -34,7 +34,7 @@ pub struct Spec {
     pub sha256: String,
 }
 
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Default)]
 pub struct Requirements {
     pub binaries: Vec<String>,
     /// Where `binaries` was written, for `validate --check-binaries`.
@@ -44,7 +44,7 @@ pub struct Requirements {
 }
 
 /// Resource defaults a spec may declare; RESOURCES_JSON overrides them.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Default)]
 pub struct ResourceDefaults {
     pub cpu: Option<f64>,
     pub memory_mb: Option<u64>,
@@ -52,7 +52,7 @@ pub struct ResourceDefaults {
     pub time_limit_s: Option<u64>,
 }
 
-#[derive(Debug, Clone)]
+#[derive(Debug)]
 pub struct InputSpec {
     pub name: String,
     pub ty: InputType,
@@ -70,7 +70,7 @@ impl InputSpec {
     }
 }
 
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, PartialEq, Eq)]
 pub enum Command {
     /// One template run by `/bin/sh -c`, every value shell-quoted.
     Shell(String),
@@ -78,7 +78,7 @@ pub enum Command {
     Argv(Vec<String>),
 }
 
-#[derive(Debug, Clone)]
+#[derive(Debug)]
 pub struct OutputSpec {
     pub name: String,
     pub kind: OutputKind,
@@ -87,7 +87,7 @@ pub struct OutputSpec {
     pub description: Option<String>,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, PartialEq, Eq)]
 pub enum OutputKind {
     /// `File` (one match) or `File[]` (all matches, sorted).
     Files { glob: String, many: bool },
@@ -95,7 +95,7 @@ pub enum OutputKind {
     Value { ty: ValueType, from: Source },
 }
 
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, PartialEq, Eq)]
 pub enum Source {
     Stdout,
     Stderr,
