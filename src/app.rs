@@ -62,6 +62,13 @@ pub fn main() -> i32 {
     }
 }
 
+/// A line for the launcher's stderr. A closed or broken stderr is not a
+/// reason to fail, let alone panic as `eprintln!` would: the line is lost.
+fn say(line: &str) {
+    let mut err = std::io::stderr().lock();
+    let _ = writeln!(err, "omni-launch: {line}");
+}
+
 fn print(text: &str) {
     let mut out = std::io::stdout().lock();
     let _ = out.write_all(text.as_bytes());
@@ -70,7 +77,7 @@ fn print(text: &str) {
 
 /// Writes an error to stderr and returns its exit code.
 fn report(err: &Error) -> i32 {
-    eprintln!("omni-launch: error: {}", err.message());
+    say(&format!("error: {}", err.message()));
     err.exit_code()
 }
 
@@ -80,7 +87,7 @@ fn run_command(req: contract::RunRequest) -> i32 {
         print(&results.to_json());
     }
     for note in &output.notes {
-        eprintln!("omni-launch: {note}");
+        say(note);
     }
     match &output.error {
         Some(err) => report(err),
@@ -157,13 +164,13 @@ fn list(args: ListArgs) -> i32 {
             )),
             Err(problems) => {
                 broken += 1;
-                eprintln!(
-                    "omni-launch: {} is invalid ({} problem{}); run `omni-launch validate {}`",
+                say(&format!(
+                    "{} is invalid ({} problem{}); run `omni-launch validate {}`",
                     path.display(),
                     problems.len(),
                     if problems.len() == 1 { "" } else { "s" },
                     path.display()
-                );
+                ));
             }
         }
     }

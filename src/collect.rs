@@ -1,11 +1,17 @@
 //! Stage 8: collects a finished tool's outputs (DESIGN.md §5): Files by
 //! glob, values read from stdout, stderr or a file.
 //!
-//! Nothing outside the work directory is ever collected: globs are matched
-//! below it, and a match whose real path leaves it (a symlink) is refused.
+//! Nothing outside the work directory is ever collected, and nothing is
+//! read through a link the tool made: globs are matched by walking below
+//! the work directory without following directory links (`glob`), a match
+//! that is a link counts only if it resolves inside, and value outputs are
+//! read only from regular files, opened without blocking.
+
+mod glob;
 
 use std::io::Read;
-use std::path::{Path, PathBuf};
+use std::path::Path;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use indexmap::IndexMap;
 use serde::Serialize;
@@ -16,6 +22,10 @@ use crate::cwl::FileObject;
 use crate::error::Error;
 use crate::spec::{OutputKind, OutputSpec, Source, Spec};
 use crate::types::ValueType;
+use crate::workdir::{Logs, Workdir};
+
+/// Value outputs read at most this much.
+pub const MAX_VALUE_BYTES: u64 = 64 * 1024;
 
 /// One collected output.
 #[derive(Debug, Serialize)]
@@ -41,34 +51,35 @@ impl Output {
 /// The outputs of a run, in spec order.
 pub type Outputs = IndexMap<String, Output>;
 
-/// Value outputs read at most this much.
-pub const MAX_VALUE_BYTES: u64 = 64 * 1024;
-
-/// Where the tool wrote.
-pub struct Places<'a> {
-    pub workdir: &'a Path,
-    pub stdout: &'a Path,
-    pub stderr: &'a Path,
-}
-
 /// Collects every output. `checksums`: hash File outputs here; a run that
 /// uploads them hashes them during the upload instead (one pass, not two).
-pub fn collect(spec: &Spec, places: &Places, checksums: bool) -> Result<Outputs, Error> {
-    let root = places
-        .workdir
-        .canonicalize()
-        .map_err(|err| Error::io("cannot resolve the work directory", err))?;
+/// Stops early, with `Ok(None)`, once `stop` is set.
+pub fn collect(
+    spec: &Spec,
+    workdir: &Workdir,
+    logs: &Logs,
+    checksums: bool,
+    stop: &AtomicBool,
+) -> Result<Option<Outputs>, Error> {
     let mut results = IndexMap::new();
     for (name, output) in &spec.outputs {
+        if stop.load(Ordering::Relaxed) {
+            return Ok(None);
+        }
         let value = match &output.kind {
-            OutputKind::Files { glob, many } => files(output, glob, *many, &root, checksums)?,
+            OutputKind::Files { glob, many } => {
+                match files(output, glob, *many, workdir, checksums.then_some(stop))? {
+                    Some(value) => value,
+                    None => return Ok(None),
+                }
+            }
             OutputKind::Value { ty, from } => {
-                Output::Value(value(output, *ty, from, places, &root)?)
+                Output::Value(value(output, *ty, from, workdir, logs)?)
             }
         };
         results.insert(name.clone(), value);
     }
-    Ok(results)
+    Ok(Some(results))
 }
 
 fn missing(output: &OutputSpec, message: String) -> Error {
@@ -87,111 +98,119 @@ fn unreadable(output: &OutputSpec, message: String, source: std::io::Error) -> E
     }
 }
 
+/// `Ok(None)`: stopped while hashing.
 fn files(
     output: &OutputSpec,
     pattern: &str,
     many: bool,
-    root: &Path,
-    checksums: bool,
-) -> Result<Output, Error> {
-    let full = format!(
-        "{}/{pattern}",
-        glob::Pattern::escape(&root.to_string_lossy())
-    );
-    let options = glob::MatchOptions {
-        case_sensitive: true,
-        require_literal_separator: true,
-        // Like the shell: `*` does not match hidden files.
-        require_literal_leading_dot: true,
-    };
-    let entries = glob::glob_with(&full, options)
-        .map_err(|err| missing(output, format!("invalid glob \"{pattern}\": {err}")))?;
-    let mut matches: Vec<PathBuf> = Vec::new();
-    for entry in entries {
-        let path = entry.map_err(|err| missing(output, format!("cannot read a match: {err}")))?;
-        let real = path.canonicalize().map_err(|err| {
-            missing(
-                output,
-                format!("cannot resolve \"{}\": {err}", path.display()),
-            )
-        })?;
-        if !real.starts_with(root) {
-            return Err(missing(
-                output,
-                format!(
-                    "\"{}\" leads outside the work directory; it is not collected",
-                    path.strip_prefix(root).unwrap_or(&path).display()
-                ),
-            ));
-        }
-        if real.is_file() {
-            matches.push(path);
-        }
-    }
-    matches.sort();
-    let object = |path: &Path| {
-        file_object(path, output.format.as_deref(), checksums)
-            .map_err(|err| unreadable(output, format!("cannot read \"{}\"", path.display()), err))
-    };
-    if many {
-        if matches.is_empty() && !output.optional {
-            return Err(missing(output, format!("no file matches \"{pattern}\"")));
-        }
-        return Ok(Output::Files(
-            matches
-                .iter()
-                .map(|p| object(p))
-                .collect::<Result<_, _>>()?,
-        ));
-    }
-    match matches.as_slice() {
-        [] if output.optional => Ok(Output::Value(Value::Null)),
-        [] => Err(missing(output, format!("no file matches \"{pattern}\""))),
-        [one] => Ok(Output::File(Box::new(object(one)?))),
-        more => Err(missing(
+    workdir: &Workdir,
+    hash: Option<&AtomicBool>,
+) -> Result<Option<Output>, Error> {
+    let matches = glob::matches(workdir, pattern).map_err(|err| match err {
+        glob::Failure::Outside(rel) => missing(
             output,
             format!(
-                "{} files match \"{pattern}\" but the output is one File; declare it `File[]`",
-                more.len()
+                "\"{}\" leads outside the work directory; it is not collected",
+                rel.display()
+            ),
+        ),
+        glob::Failure::Pattern(message) => {
+            missing(output, format!("invalid glob \"{pattern}\": {message}"))
+        }
+        glob::Failure::Io(err) => {
+            unreadable(output, "cannot search the work directory".into(), err)
+        }
+    })?;
+    let mut objects = Vec::with_capacity(matches.len());
+    for relative in &matches {
+        let path = workdir.path().join(relative);
+        let object =
+            file_object(workdir, relative, output.format.as_deref(), hash).map_err(|err| {
+                unreadable(output, format!("cannot read \"{}\"", path.display()), err)
+            })?;
+        match object {
+            Some(object) => objects.push(object),
+            None => return Ok(None),
+        }
+    }
+    if many {
+        if objects.is_empty() && !output.optional {
+            return Err(missing(output, format!("no file matches \"{pattern}\"")));
+        }
+        return Ok(Some(Output::Files(objects)));
+    }
+    let count = objects.len();
+    match objects.pop() {
+        None if output.optional => Ok(Some(Output::Value(Value::Null))),
+        None => Err(missing(output, format!("no file matches \"{pattern}\""))),
+        Some(one) if count == 1 => Ok(Some(Output::File(Box::new(one)))),
+        Some(_) => Err(missing(
+            output,
+            format!(
+                "{count} files match \"{pattern}\" but the output is one File; declare it `File[]`"
             ),
         )),
     }
+}
+
+/// A File object for a collected file; with `hash`, its `sha1$…` too
+/// (`Ok(None)`: stopped while hashing).
+fn file_object(
+    workdir: &Workdir,
+    relative: &Path,
+    format: Option<&str>,
+    hash: Option<&AtomicBool>,
+) -> std::io::Result<Option<FileObject>> {
+    let mut reader = workdir.open_beneath(relative)?;
+    let mut file = FileObject::local(workdir.path().join(relative));
+    file.size = Some(reader.metadata()?.len());
+    file.format = format.map(str::to_string);
+    if let Some(stop) = hash {
+        let mut hasher = sha1::Sha1::new();
+        let mut buf = vec![0u8; 1 << 20];
+        loop {
+            if stop.load(Ordering::Relaxed) {
+                return Ok(None);
+            }
+            let n = reader.read(&mut buf)?;
+            if n == 0 {
+                break;
+            }
+            hasher.update(&buf[..n]);
+        }
+        file.checksum = Some(format!("sha1${}", hex::encode(hasher.finalize())));
+    }
+    Ok(Some(file))
 }
 
 fn value(
     output: &OutputSpec,
     ty: ValueType,
     from: &Source,
-    places: &Places,
-    root: &Path,
+    workdir: &Workdir,
+    logs: &Logs,
 ) -> Result<Value, Error> {
-    let path = match from {
-        Source::Stdout => places.stdout.to_path_buf(),
-        Source::Stderr => places.stderr.to_path_buf(),
-        Source::File(rel) => {
-            let path = root.join(rel);
-            match path.canonicalize() {
-                Ok(real) if !real.starts_with(root) => {
-                    return Err(missing(
-                        output,
-                        format!("\"{}\" leads outside the work directory", rel.display()),
-                    ));
-                }
-                Ok(_) => path,
-                Err(_) if output.optional => return Ok(Value::Null),
-                Err(_) => {
-                    return Err(missing(
-                        output,
-                        format!("\"{}\" was not written", rel.display()),
-                    ));
-                }
+    let read = match from {
+        Source::Stdout => Logs::read(&logs.stdout, MAX_VALUE_BYTES + 1),
+        Source::Stderr => Logs::read(&logs.stderr, MAX_VALUE_BYTES + 1),
+        Source::File(rel) => match workdir.open_beneath(rel) {
+            Err(err) if err.kind() == std::io::ErrorKind::NotFound && output.optional => {
+                return Ok(Value::Null);
             }
-        }
+            Err(err) if err.kind() == std::io::ErrorKind::NotFound => {
+                return Err(missing(
+                    output,
+                    format!("\"{}\" was not written", rel.display()),
+                ));
+            }
+            opened => opened.and_then(|f| {
+                let mut bytes = Vec::new();
+                f.take(MAX_VALUE_BYTES + 1).read_to_end(&mut bytes)?;
+                Ok(bytes)
+            }),
+        },
     };
-    let mut bytes = Vec::new();
-    std::fs::File::open(&path)
-        .and_then(|f| f.take(MAX_VALUE_BYTES + 1).read_to_end(&mut bytes))
-        .map_err(|err| unreadable(output, format!("cannot read {from}"), err))?;
+    let bytes = read.map_err(|err| unreadable(output, format!("cannot read {from}"), err))?;
     if bytes.len() as u64 > MAX_VALUE_BYTES {
         return Err(missing(
             output,
@@ -212,32 +231,6 @@ fn value(
         return Err(missing(output, format!("{from} is empty")));
     }
     parse_value(ty, &text).map_err(|message| missing(output, format!("{from}: {message}")))
-}
-
-/// A File object for a collected file; `checksum`: compute `sha1$…`.
-fn file_object(path: &Path, format: Option<&str>, checksum: bool) -> std::io::Result<FileObject> {
-    let mut file = FileObject::local(path.to_path_buf());
-    file.size = Some(std::fs::metadata(path)?.len());
-    file.format = format.map(str::to_string);
-    if checksum {
-        file.checksum = Some(format!("sha1${}", sha1_file(path)?));
-    }
-    Ok(file)
-}
-
-/// SHA-1 in one streaming pass (1 MiB buffer; the file is never held whole).
-fn sha1_file(path: &Path) -> std::io::Result<String> {
-    let mut file = std::fs::File::open(path)?;
-    let mut hasher = sha1::Sha1::new();
-    let mut buf = vec![0u8; 1 << 20];
-    loop {
-        let n = file.read(&mut buf)?;
-        if n == 0 {
-            break;
-        }
-        hasher.update(&buf[..n]);
-    }
-    Ok(hex::encode(hasher.finalize()))
 }
 
 /// Parses a value output. A string loses its trailing newlines only (as

@@ -6,13 +6,12 @@
 
 use std::io::Read;
 use std::path::PathBuf;
-use std::time::Duration;
 
 use serde_json::Value;
 
 use crate::diag::Problem;
 use crate::error::Error;
-use crate::uri::ResultTarget;
+use crate::uri::{ResultTarget, Scheme};
 
 /// What the command line asked for (flags only; `None` = not given).
 #[derive(Debug, Default)]
@@ -58,7 +57,8 @@ pub struct Contract {
     pub workdir: Option<PathBuf>,
     pub keep_workdir: bool,
     pub runner: RunnerKind,
-    pub timeout: Option<Duration>,
+    /// `--timeout` in seconds; 0 means no limit.
+    pub timeout: Option<u64>,
 }
 
 /// A JSON document and where it came from, for messages.
@@ -227,6 +227,13 @@ impl Contract {
             .map(ResultTarget::parse)
             .transpose()
             .map_err(|err| Error::Usage(err.to_string()))?;
+        // A bad part size would only show after the tool ran.
+        if result
+            .as_ref()
+            .is_some_and(|r| r.uri.scheme != Scheme::File)
+        {
+            crate::objects::part_size()?;
+        }
         let runner = req.runner;
         Ok(Self {
             spec_path,
@@ -238,7 +245,7 @@ impl Contract {
             workdir: req.workdir,
             keep_workdir: req.keep_workdir,
             runner,
-            timeout: req.timeout.map(Duration::from_secs),
+            timeout: req.timeout,
         })
     }
 }

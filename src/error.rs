@@ -18,6 +18,9 @@ pub enum Kind {
     Usage,
     InvalidInputs,
     InputMissing,
+    /// The store answered with a permanent error: retrying cannot help.
+    StoreFailed,
+    /// The store kept failing with transient errors: retrying may help.
     StoreUnavailable,
     InvalidSpec,
     Timeout,
@@ -26,7 +29,10 @@ pub enum Kind {
     Signalled,
     /// An output the spec promises was not produced, or could not be read.
     OutputMissing,
-    /// A bug or an environment failure of the launcher itself (disk full…).
+    /// The launcher's own local environment failed: its work directory or
+    /// files could not be created or written (permissions, disk full).
+    Environment,
+    /// A bug in the launcher.
     Internal,
 }
 
@@ -37,6 +43,7 @@ impl Kind {
             Kind::Usage => "usage",
             Kind::InvalidInputs => "invalid_inputs",
             Kind::InputMissing => "input_missing",
+            Kind::StoreFailed => "store_failed",
             Kind::StoreUnavailable => "store_unavailable",
             Kind::InvalidSpec => "invalid_spec",
             Kind::Timeout => "timeout",
@@ -44,6 +51,7 @@ impl Kind {
             Kind::NotFound => "not_found",
             Kind::Signalled => "signalled",
             Kind::OutputMissing => "output_missing",
+            Kind::Environment => "environment",
             Kind::Internal => "internal",
         }
     }
@@ -55,6 +63,8 @@ pub mod code {
     pub const DATAERR: i32 = 65;
     pub const NOINPUT: i32 = 66;
     pub const SOFTWARE: i32 = 70;
+    pub const CANTCREAT: i32 = 73;
+    pub const IOERR: i32 = 74;
     pub const TEMPFAIL: i32 = 75;
     pub const CONFIG: i32 = 78;
     pub const TIMEOUT: i32 = 124;
@@ -67,6 +77,11 @@ pub mod code {
 pub enum Fault {
     /// Worth retrying the job: 5xx, throttling, resets, timeouts.
     Transient,
+    /// Retrying cannot help: no such bucket, access denied, no credentials.
+    Permanent,
+    /// A key the launcher cannot use (empty or `..` segments, control
+    /// characters).
+    InvalidKey,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -77,15 +92,16 @@ pub enum Error {
     InvalidInputs(Vec<Problem>),
     #[error("{}", join(.0))]
     InputMissing(Vec<Problem>),
-    /// A store could not be read or written.
-    #[error("{what} {uri}")]
+    /// A store could not be read or written; `detail` says why in one line.
+    #[error("{what} {uri}: {detail}")]
     Store {
         /// What was being done: "cannot store", "cannot read" …
         what: &'static str,
         uri: String,
         fault: Fault,
+        detail: String,
         #[source]
-        source: object_store::Error,
+        source: Option<Box<dyn std::error::Error + Send + Sync>>,
     },
     #[error("{}", list("the spec is invalid", .0))]
     InvalidSpec(Vec<Problem>),
@@ -164,7 +180,11 @@ impl Error {
             Error::Usage(_) => Kind::Usage,
             Error::InvalidInputs(_) => Kind::InvalidInputs,
             Error::InputMissing(_) => Kind::InputMissing,
-            Error::Store { .. } => Kind::StoreUnavailable,
+            Error::Store {
+                fault: Fault::Transient,
+                ..
+            } => Kind::StoreUnavailable,
+            Error::Store { .. } => Kind::StoreFailed,
             Error::InvalidSpec(_) => Kind::InvalidSpec,
             Error::ToolFailed(_) => Kind::ToolFailed,
             Error::Timeout(_) => Kind::Timeout,
@@ -175,7 +195,8 @@ impl Error {
             Error::NotFound(_) => Kind::NotFound,
             Error::Signalled { .. } => Kind::Signalled,
             Error::OutputMissing { .. } => Kind::OutputMissing,
-            Error::Io { .. } | Error::Internal(_) => Kind::Internal,
+            Error::Io { .. } => Kind::Environment,
+            Error::Internal(_) => Kind::Internal,
         }
     }
 
@@ -184,6 +205,7 @@ impl Error {
             Kind::Usage => code::USAGE,
             Kind::InvalidInputs => code::DATAERR,
             Kind::InputMissing => code::NOINPUT,
+            Kind::StoreFailed => code::IOERR,
             Kind::StoreUnavailable => code::TEMPFAIL,
             Kind::InvalidSpec => code::CONFIG,
             // A tool that exits non-zero keeps its own code; 0 cannot mean failure.
@@ -198,6 +220,7 @@ impl Error {
                 Error::Signalled { signal, .. } => 128 + signal,
                 _ => 128,
             },
+            Kind::Environment => code::CANTCREAT,
             // The tool ran but broke its spec's promise: not retryable.
             Kind::OutputMissing | Kind::Internal => code::SOFTWARE,
         }
@@ -206,6 +229,10 @@ impl Error {
     /// The error and its causes as one line: `context: cause: cause`.
     pub fn message(&self) -> String {
         let mut text = self.to_string();
+        if let Error::Store { .. } = self {
+            // Its detail already says why, plainly; the client's chain is long.
+            return text;
+        }
         let mut source = std::error::Error::source(self);
         while let Some(cause) = source {
             let line = one_line(&cause.to_string());
@@ -244,7 +271,7 @@ mod tests {
             std::io::Error::new(std::io::ErrorKind::PermissionDenied, "denied"),
         );
         assert_eq!(err.message(), "cannot create /w: denied");
-        assert_eq!(err.kind(), Kind::Internal);
+        assert_eq!(err.kind(), Kind::Environment);
         let start = Error::Start {
             program: "x".into(),
             source: std::io::Error::from(std::io::ErrorKind::NotFound),

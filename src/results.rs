@@ -36,13 +36,29 @@ pub struct Results {
 pub struct ErrorInfo {
     pub kind: &'static str,
     pub message: String,
+    /// What had already gone wrong when storing failed too: the run's own
+    /// error, which the exit code (the store's) no longer shows.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub previous: Option<Previous>,
 }
 
-impl From<&Error> for ErrorInfo {
-    fn from(err: &Error) -> Self {
+#[derive(Debug, Serialize)]
+pub struct Previous {
+    pub kind: &'static str,
+    pub message: String,
+    pub exit_code: i32,
+}
+
+impl ErrorInfo {
+    fn new(err: &Error, previous: Option<&Error>) -> Self {
         Self {
             kind: err.kind().as_str(),
             message: err.message(),
+            previous: previous.map(|p| Previous {
+                kind: p.kind().as_str(),
+                message: p.message(),
+                exit_code: p.exit_code(),
+            }),
         }
     }
 }
@@ -109,15 +125,21 @@ impl Results {
         }
     }
 
-    /// Marks the run finished, successfully or with `error`.
-    pub fn finish(&mut self, error: Option<&Error>, started: chrono::DateTime<chrono::Utc>) {
+    /// Marks the run finished, successfully or with `error`; `previous` is
+    /// an earlier error that `error` (a store's) superseded.
+    pub fn finish(
+        &mut self,
+        error: Option<&Error>,
+        previous: Option<&Error>,
+        started: chrono::DateTime<chrono::Utc>,
+    ) {
         let now = chrono::Utc::now();
         self.finished_at = Some(timestamp(now));
         let micros = (now - started).num_microseconds().unwrap_or(0);
         self.duration_s = Some((micros as f64 / 1e3).round() / 1e3);
         self.ok = error.is_none();
         self.exit_code = error.map_or(0, Error::exit_code);
-        self.error = error.map(ErrorInfo::from);
+        self.error = error.map(|err| ErrorInfo::new(err, previous));
     }
 
     pub fn to_json(&self) -> String {

@@ -4,15 +4,20 @@
 //! This module only sequences the stages and decides what results.json says
 //! on each path; every stage's logic lives in its own module.
 
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
-use chrono::{DateTime, Utc};
+use chrono::Utc;
+use tokio::time::Instant;
 
+use crate::collect::Outputs;
 use crate::contract::{Contract, Env, RunRequest, RunnerKind};
 use crate::error::Error;
 use crate::exec::{self, Interrupts, Job};
 use crate::results::{Results, SpecInfo};
-use crate::workdir::Workdir;
+use crate::spec::Spec;
+use crate::store::Storing;
+use crate::workdir::{Logs, Workdir};
 
 /// What a run produced: results.json (once the contract was read), the
 /// error it ended with, and lines for stderr.
@@ -25,6 +30,7 @@ pub struct RunOutput {
 /// Runs one job end to end.
 pub fn run(req: RunRequest, env: &dyn Env) -> RunOutput {
     let started = Utc::now();
+    let clock = Instant::now();
     let contract = match Contract::read(req, env) {
         Ok(c) => c,
         Err(error) => {
@@ -48,13 +54,20 @@ pub fn run(req: RunRequest, env: &dyn Env) -> RunOutput {
         contract.runner.name(),
         started,
     );
-
+    let fail = |mut results: Results, error: Error| {
+        results.finish(Some(&error), None, started);
+        RunOutput {
+            results: Some(results),
+            error: Some(error),
+            notes: Vec::new(),
+        }
+    };
     let runtime = match tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
     {
         Ok(rt) => rt,
-        Err(err) => return failed(results, Error::io("cannot start the runtime", err), started),
+        Err(err) => return fail(results, Error::io("cannot start the runtime", err)),
     };
     // From here on a signal ends the run with results.json, whatever stage
     // it interrupts.
@@ -64,33 +77,43 @@ pub fn run(req: RunRequest, env: &dyn Env) -> RunOutput {
     };
     let mut interrupts = match interrupts {
         Ok(i) => i,
-        Err(error) => return failed(results, error, started),
+        Err(error) => return fail(results, error),
     };
-    let workdir = match Workdir::create(contract.workdir.as_deref(), &contract.run_id) {
-        Ok(w) => w,
-        Err(error) => return failed(results, error, started),
-    };
-    results.workdir = Some(workdir.path().display().to_string());
 
-    let mut pipeline = Pipeline {
-        contract: &contract,
-        workdir: &workdir,
-        runtime: &runtime,
-        interrupts: &mut interrupts,
-        results: &mut results,
+    let workdir = Workdir::create(contract.workdir.as_deref(), &contract.run_id);
+    let mut error = match &workdir {
+        Ok(workdir) => {
+            results.workdir = Some(workdir.path().display().to_string());
+            let mut pipeline = Pipeline {
+                contract: &contract,
+                workdir,
+                runtime: &runtime,
+                interrupts: &mut interrupts,
+                results: &mut results,
+                clock,
+            };
+            pipeline.execute().err()
+        }
+        Err(_) => None,
     };
-    let mut error = pipeline.execute().err();
+    let workdir = match workdir {
+        Ok(workdir) => Some(workdir),
+        Err(err) => {
+            error = Some(err);
+            None
+        }
+    };
     let stored = match &contract.result {
         Some(target) => {
-            let stored = crate::store::store(
+            let mut storing = Storing {
                 target,
-                &mut results,
-                error.as_ref(),
+                workdir: workdir.as_ref(),
+                runtime: &runtime,
+                interrupts: &mut interrupts,
+                grace: grace(),
                 started,
-                &runtime,
-                &mut interrupts,
-            );
-            match stored {
+            };
+            match storing.store(&mut results, error.as_ref()) {
                 Ok(()) => true,
                 Err(err) => {
                     error = Some(err);
@@ -99,31 +122,23 @@ pub fn run(req: RunRequest, env: &dyn Env) -> RunOutput {
             }
         }
         None => {
-            results.finish(error.as_ref(), started);
+            results.finish(error.as_ref(), None, started);
             false
         }
     };
 
-    let mut notes = Vec::new();
-    let local = workdir.results();
-    if let Err(err) = std::fs::write(&local, results.to_json()) {
-        notes.push(format!("cannot write {}: {err}", local.display()));
-    }
-    match (&contract.result, stored) {
-        (Some(target), true) => {
-            if !contract.keep_workdir && error.is_none() {
-                workdir.remove();
-            } else {
-                notes.push(format!("work directory kept: {}", workdir.path().display()));
-            }
-            notes.push(format!("results stored at {}", target.results_uri()));
-        }
-        (Some(_), false) => notes.push(format!(
-            "results.json could not be stored; it is kept at {}",
-            local.display()
-        )),
-        (None, _) => notes.push(format!("results.json written to {}", local.display())),
-    }
+    let notes = match workdir {
+        Some(workdir) => keep_or_clean(workdir, &contract, &results, stored, error.is_none()),
+        None if stored => vec![format!(
+            "results stored at {}",
+            contract
+                .result
+                .as_ref()
+                .map(|t| t.results_uri())
+                .unwrap_or_default()
+        )],
+        None => Vec::new(),
+    };
     RunOutput {
         results: Some(results),
         error,
@@ -131,13 +146,42 @@ pub fn run(req: RunRequest, env: &dyn Env) -> RunOutput {
     }
 }
 
-fn failed(mut results: Results, error: Error, started: DateTime<Utc>) -> RunOutput {
-    results.finish(Some(&error), started);
-    RunOutput {
-        results: Some(results),
-        error: Some(error),
-        notes: Vec::new(),
+/// Writes results.json in the work directory, then removes the directory
+/// after a stored success, or keeps it and says where.
+fn keep_or_clean(
+    workdir: Workdir,
+    contract: &Contract,
+    results: &Results,
+    stored: bool,
+    ok: bool,
+) -> Vec<String> {
+    let mut notes = Vec::new();
+    let local = workdir.results_path();
+    let written = match workdir.write_results(&results.to_json()) {
+        Ok(()) => true,
+        Err(err) => {
+            notes.push(format!("cannot write {}: {err}", local.display()));
+            false
+        }
+    };
+    match (&contract.result, stored) {
+        (Some(target), true) => {
+            if !contract.keep_workdir && ok {
+                workdir.remove();
+            } else {
+                notes.push(format!("work directory kept: {}", workdir.path().display()));
+            }
+            notes.push(format!("results stored at {}", target.results_uri()));
+        }
+        (Some(_), false) if written => notes.push(format!(
+            "results.json could not be stored; it is kept at {}",
+            local.display()
+        )),
+        (Some(_), false) => notes.push("results.json could not be stored".into()),
+        (None, _) if written => notes.push(format!("results.json written to {}", local.display())),
+        (None, _) => {}
     }
+    notes
 }
 
 /// The stages from spec to collected outputs, filling `results` as they go.
@@ -147,6 +191,8 @@ struct Pipeline<'a> {
     runtime: &'a tokio::runtime::Runtime,
     interrupts: &'a mut Interrupts,
     results: &'a mut Results,
+    /// When the run started, for its time limit.
+    clock: Instant,
 }
 
 impl Pipeline<'_> {
@@ -168,6 +214,14 @@ impl Pipeline<'_> {
             crate::inputs::check(&spec, &self.contract.inputs, &self.contract.resources, &cwd)?;
         self.results.inputs = inputs.clone();
         self.results.resources = Some(resources.clone());
+        // `--timeout 0` and `time_limit_s: 0` both mean no limit.
+        let limit = match self.contract.timeout {
+            Some(secs) => Some(secs),
+            None => resources.time_limit_s,
+        };
+        if let Some(secs) = limit.filter(|&s| s > 0) {
+            self.interrupts.limit(self.clock, Duration::from_secs(secs));
+        }
 
         let mut runner = exec::runner(self.contract.runner);
         if self.contract.runner == RunnerKind::Local {
@@ -193,16 +247,17 @@ impl Pipeline<'_> {
             crate::render::render(&spec, &inputs, &resources, &self.contract.run_id, workdir)?;
         self.results.command = Some(plan.command.display());
 
+        let logs = self.workdir.create_logs()?;
+        let keep = |file: &std::fs::File| {
+            file.try_clone()
+                .map_err(|err| Error::io("cannot keep the tool's output", err))
+        };
         let job = Job {
             argv: plan.command.argv(),
             env: plan.env,
             workdir: workdir.to_path_buf(),
-            stdout_path: self.workdir.stdout(),
-            stderr_path: self.workdir.stderr(),
-            timeout: self.contract.timeout.or(resources
-                .time_limit_s
-                .filter(|&s| s > 0)
-                .map(Duration::from_secs)),
+            stdout: keep(&logs.stdout)?,
+            stderr: keep(&logs.stderr)?,
             grace: grace(),
         };
         runner.set_up(&job)?;
@@ -210,18 +265,44 @@ impl Pipeline<'_> {
         runner.tear_down(&job)?;
         let outcome = outcome?;
         self.results.usage = Some(outcome.usage);
-        exec::verdict(&outcome, &job, plan.command.is_shell())?;
+        exec::verdict(&outcome, plan.command.is_shell())?;
 
-        self.results.results = crate::collect::collect(
-            &spec,
-            &crate::collect::Places {
-                workdir,
-                stdout: &job.stdout_path,
-                stderr: &job.stderr_path,
-            },
-            self.contract.result.is_none(),
-        )?;
+        drop(job);
+        self.results.results = self.collect(&spec, &logs)?;
         Ok(())
+    }
+
+    /// Collects the outputs on a worker thread, so that a signal or the
+    /// time limit stops a long hash as it stops everything else.
+    fn collect(&mut self, spec: &Spec, logs: &Logs) -> Result<Outputs, Error> {
+        let checksums = self.contract.result.is_none();
+        let stop = AtomicBool::new(false);
+        let workdir = self.workdir;
+        let runtime = self.runtime;
+        let interrupts = &mut *self.interrupts;
+        std::thread::scope(|scope| {
+            let (tx, rx) = tokio::sync::oneshot::channel();
+            let stop = &stop;
+            scope.spawn(move || {
+                let _ = tx.send(crate::collect::collect(
+                    spec, workdir, logs, checksums, stop,
+                ));
+            });
+            runtime.block_on(async {
+                tokio::select! {
+                    collected = rx => match collected {
+                        Ok(Ok(Some(outputs))) => Ok(outputs),
+                        Ok(Ok(None)) => Err(Error::Internal("collection stopped".into())),
+                        Ok(Err(err)) => Err(err),
+                        Err(_) => Err(Error::Internal("the collecting thread failed".into())),
+                    },
+                    why = interrupts.next() => {
+                        stop.store(true, Ordering::Relaxed);
+                        Err(why.error())
+                    }
+                }
+            })
+        })
     }
 }
 

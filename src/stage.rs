@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 
 use crate::cwl::{DirectoryObject, FileObject};
 use crate::diag::Problem;
-use crate::error::Error;
+use crate::error::{Error, Fault};
 use crate::inputs::Inputs;
 use crate::objects::Store;
 use crate::spec::{InputSpec, Spec};
@@ -59,6 +59,17 @@ struct Place {
 impl Place {
     fn missing(&self, message: String) -> Error {
         Error::InputMissing(vec![Problem::new(self.json_path.clone(), message)])
+    }
+
+    /// A key the launcher cannot use is the input's fault, not the store's.
+    fn input_error(&self, err: Error) -> Error {
+        match err {
+            Error::Store {
+                fault: Fault::InvalidKey,
+                ..
+            } => self.missing(err.message()),
+            other => other,
+        }
     }
 }
 
@@ -128,7 +139,11 @@ async fn stage_file(
         return Err(place.missing(format!("\"{}\" names no object", file.location)));
     }
     let local = place.dir.join(basename);
-    if !store.download(&uri.key, &local).await? {
+    let found = store
+        .download(&uri.key, &local)
+        .await
+        .map_err(|err| place.input_error(err))?;
+    if !found {
         return Err(place.missing(format!("\"{}\" does not exist", file.location)));
     }
     for secondary in &input.constraints.secondary_files {
@@ -137,7 +152,10 @@ async fn stage_file(
             Some((dir, _)) => format!("{dir}/{name}"),
             None => name.clone(),
         };
-        let found = store.download(&sec_key, &place.dir.join(&name)).await?;
+        let found = store
+            .download(&sec_key, &place.dir.join(&name))
+            .await
+            .map_err(|err| place.input_error(err))?;
         if !found && secondary.required {
             return Err(place.missing(format!(
                 "secondary file \"{}\" (pattern \"{}\") does not exist",
@@ -161,7 +179,10 @@ async fn stage_directory(
     }
     let local = place.dir.join(basename);
     let prefix = format!("{}/", uri.key);
-    let keys = store.list(&uri.key).await?;
+    let keys = store
+        .list(&uri.key)
+        .await
+        .map_err(|err| place.input_error(err))?;
     if keys.is_empty() {
         return Err(place.missing(format!("\"{}\" does not exist", dir.location)));
     }
@@ -174,7 +195,17 @@ async fn stage_directory(
                 "object \"{key}\" would land outside the work directory"
             ))
         })?;
-        store.download(&key, &target).await?;
+        let found = store
+            .download(&key, &target)
+            .await
+            .map_err(|err| place.input_error(err))?;
+        // Listed a moment ago: gone now is an error, never a skip.
+        if !found {
+            return Err(place.missing(format!(
+                "\"{}\" vanished while the folder was staged",
+                store.uri.uri_of(&key)
+            )));
+        }
     }
     if !local.exists() {
         std::fs::create_dir_all(&local)
@@ -183,13 +214,13 @@ async fn stage_directory(
     Ok(dir.at(local))
 }
 
-/// `base/relative`, refusing keys that would climb out of `base`.
+/// `base/relative`, refusing keys that would climb out of `base` or name
+/// nothing (empty, `.` or `..` segments).
 fn safe_join(base: &Path, relative: &str) -> Option<PathBuf> {
     let mut path = base.to_path_buf();
     for part in relative.split('/') {
         match part {
-            "" | "." => {}
-            ".." => return None,
+            "" | "." | ".." => return None,
             part => path.push(part),
         }
     }

@@ -3,100 +3,163 @@
 //! results.json last, so that its presence means the outputs are complete.
 //!
 //! Owns the upload policy (what goes where, in which order, how many at a
-//! time); the transfers themselves are `objects`'.
+//! time, what happens when the run is stopped mid-upload); the transfers
+//! themselves are `objects`'.
 
 use std::collections::HashSet;
 use std::path::PathBuf;
+use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use futures::StreamExt;
 
 use crate::error::Error;
 use crate::exec::Interrupts;
-use crate::objects::Store;
+use crate::objects::{Cancel, Store};
 use crate::results::Results;
 use crate::uri::ResultTarget;
+use crate::workdir::Workdir;
 
 /// How many outputs are uploaded at once.
 const CONCURRENT_UPLOADS: usize = 4;
 
-/// Stores a run that ended with `error` (or none). Outputs go up only after
-/// a success; results.json always, unless the store cannot be reached.
-/// `results` are finished either way; an `Err` is the store's failure,
-/// which then ends the run.
-pub fn store(
-    target: &ResultTarget,
-    results: &mut Results,
-    error: Option<&Error>,
-    started: DateTime<Utc>,
-    runtime: &tokio::runtime::Runtime,
-    interrupts: &mut Interrupts,
-) -> Result<(), Error> {
-    let opened = runtime.block_on(interrupts.guard(async {
-        let store = Store::open(&target.uri)?;
-        if error.is_none() {
-            upload_outputs(&store, target, results).await?;
-        }
-        Ok::<_, Error>(store)
-    }));
-    let store = match opened {
-        Ok(store) => store,
-        Err(err) => {
-            results.finish(Some(&err), started);
-            return Err(err);
-        }
-    };
-    results.finish(error, started);
-    let body = results.to_json().into_bytes();
-    let put = store.put_bytes(&target.results_key, body, "application/json");
-    if let Err(err) = runtime.block_on(interrupts.guard(put)) {
-        results.finish(Some(&err), started);
-        return Err(err);
-    }
-    Ok(())
+/// How long a stopped run waits for its uploads to abort cleanly.
+const ABORT_LIMIT: Duration = Duration::from_secs(30);
+
+/// What a store pass needs besides the results.
+pub struct Storing<'a> {
+    pub target: &'a ResultTarget,
+    /// Where the outputs are (none when the run failed before it had one).
+    pub workdir: Option<&'a Workdir>,
+    pub runtime: &'a tokio::runtime::Runtime,
+    pub interrupts: &'a mut Interrupts,
+    /// How long results.json may take to store after the run was stopped.
+    pub grace: Duration,
+    pub started: DateTime<Utc>,
 }
 
-/// Uploads every File output and points its `location` at the stored copy,
-/// with the checksum computed on the way up.
-async fn upload_outputs(
-    store: &Store,
-    target: &ResultTarget,
-    results: &mut Results,
-) -> Result<(), Error> {
-    let mut jobs: Vec<(PathBuf, String)> = Vec::new();
-    let mut objects = Vec::new();
-    for (name, output) in results.results.iter_mut() {
-        let files = output.files_mut();
-        let clash = {
-            let mut seen = HashSet::new();
-            !files.iter().all(|f| seen.insert(f.basename.clone()))
+impl Storing<'_> {
+    /// Stores a run that ended with `error` (or none): outputs only after a
+    /// success, then results.json. `results` are finished either way. An
+    /// `Err` is what the storing itself ran into, which then ends the run;
+    /// the run's own error is kept in results.json as its `previous`.
+    pub fn store(&mut self, results: &mut Results, error: Option<&Error>) -> Result<(), Error> {
+        let store = match Store::open(&self.target.uri) {
+            Ok(store) => store,
+            Err(err) => {
+                results.finish(Some(&err), error, self.started);
+                return Err(err);
+            }
         };
-        for (i, file) in files.into_iter().enumerate() {
-            let Some(path) = file.path.clone() else {
-                continue;
-            };
-            // Two matches with one basename keep their order in numbered folders.
-            let leaf = if clash {
-                format!("{i}/{}", file.basename)
-            } else {
-                file.basename.clone()
-            };
-            jobs.push((path, target.output_key(name, &leaf)));
-            objects.push(file);
+        let mut stopped = matches!(
+            error,
+            Some(
+                Error::Signalled {
+                    by_launcher: true,
+                    ..
+                } | Error::Timeout(_)
+            )
+        );
+        let mut failure = None;
+        if error.is_none()
+            && let Some(workdir) = self.workdir
+            && let Err(err) = self.upload_outputs(&store, workdir, results)
+        {
+            stopped |= matches!(err, Error::Signalled { .. } | Error::Timeout(_));
+            failure = Some(err);
+        }
+        results.finish(failure.as_ref().or(error), None, self.started);
+        let body = results.to_json().into_bytes();
+        let put = store.put_bytes(&self.target.results_key, body, "application/json");
+        let put = if stopped {
+            // The run is over; results.json still gets its chance.
+            self.runtime
+                .block_on(async { tokio::time::timeout(self.grace, put).await })
+                .unwrap_or_else(|_| {
+                    Err(Error::Internal(format!(
+                        "storing results.json took longer than {} s",
+                        self.grace.as_secs()
+                    )))
+                })
+        } else {
+            self.runtime.block_on(self.interrupts.guard(put))
+        };
+        match (put, failure) {
+            (Ok(()), None) => Ok(()),
+            (Ok(()), Some(failure)) => Err(failure),
+            (Err(err), failure) => {
+                let failure = failure.unwrap_or(err);
+                results.finish(Some(&failure), error, self.started);
+                Err(failure)
+            }
         }
     }
-    let uploads = futures::stream::iter(jobs.iter().map(|(path, key)| {
-        let ct = content_type(key);
-        async move { store.upload_file(path, key, Some(ct)).await }
-    }))
-    .buffered(CONCURRENT_UPLOADS)
-    .collect::<Vec<_>>()
-    .await;
-    for ((file, (_, key)), sha1) in objects.into_iter().zip(&jobs).zip(uploads) {
-        file.location = store.uri.uri_of(key);
-        file.checksum = Some(format!("sha1${}", sha1?));
+
+    /// Uploads every File output and points its `location` at the stored
+    /// copy, with the checksum computed on the way up. A stop (signal, time
+    /// limit) aborts the uploads in flight rather than leave parts behind.
+    fn upload_outputs(
+        &mut self,
+        store: &Store,
+        workdir: &Workdir,
+        results: &mut Results,
+    ) -> Result<(), Error> {
+        let target = self.target;
+        let mut jobs: Vec<(PathBuf, String)> = Vec::new();
+        let mut files = Vec::new();
+        for (name, output) in results.results.iter_mut() {
+            let objects = output.files_mut();
+            let clash = {
+                let mut seen = HashSet::new();
+                !objects.iter().all(|f| seen.insert(f.basename.clone()))
+            };
+            for (i, file) in objects.into_iter().enumerate() {
+                let Some(path) = file.path.clone() else {
+                    continue;
+                };
+                // Two matches with one basename keep their order in numbered folders.
+                let leaf = if clash {
+                    format!("{i}/{}", file.basename)
+                } else {
+                    file.basename.clone()
+                };
+                jobs.push((path, target.output_key(name, &leaf)));
+                files.push(file);
+            }
+        }
+        let (canceller, cancel) = Cancel::new();
+        let uploads = futures::stream::iter(jobs.iter().map(|(path, key)| {
+            let cancel = cancel.clone();
+            async move {
+                let file = workdir.open_output(path)?;
+                store.upload(file, key, content_type(key), cancel).await
+            }
+        }))
+        .buffered(CONCURRENT_UPLOADS)
+        .collect::<Vec<_>>();
+        let interrupts = &mut *self.interrupts;
+        let done = self.runtime.block_on(async {
+            tokio::pin!(uploads);
+            tokio::select! {
+                done = &mut uploads => Ok(done),
+                stop = interrupts.next() => {
+                    canceller.cancel();
+                    let _ = tokio::time::timeout(ABORT_LIMIT, &mut uploads).await;
+                    Err(stop.error())
+                }
+            }
+        })?;
+        for ((file, (_, key)), digests) in files.into_iter().zip(&jobs).zip(done) {
+            let Some(digests) = digests? else {
+                return Err(Error::Internal(format!(
+                    "the upload of {key} was cancelled"
+                )));
+            };
+            file.location = store.uri.uri_of(key);
+            file.checksum = Some(format!("sha1${}", digests.sha1));
+        }
+        Ok(())
     }
-    Ok(())
 }
 
 fn content_type(name: &str) -> &'static str {

@@ -1,16 +1,28 @@
 //! The run's work directory and its layout, in one place:
 //!
 //! ```text
-//! <base>/<run_id>/             the tool's working directory (base: --workdir or $TMPDIR/omni-launch)
-//!   inputs/<name>/[<i>/]       remote inputs, staged with their basename
-//!   .omni-launch/stdout|stderr the tool's streams, as the launcher kept them
-//!   results.json               the run's results
+//! <base>/<run_id>/                 the tool's working directory; everything
+//!                                  here but .omni-launch/ belongs to the tool
+//!   inputs/<name>/[<i>/]           remote inputs, staged with their basename
+//!   .omni-launch/stdout, stderr    the tool's streams, as the launcher kept them
+//!   .omni-launch/results.json      the run's results
 //! ```
 //!
-//! Ground floor: creates directories and names paths; it never runs,
+//! The launcher writes only inside `.omni-launch/`, and reads and writes
+//! through directory handles taken when the directory was created, never
+//! following a link: a tool that swaps a file or the directory itself for
+//! a symlink cannot redirect what the launcher reads or writes.
+//!
+//! Ground floor: creates directories and opens files; it never runs,
 //! downloads or collects anything.
 
-use std::path::{Path, PathBuf};
+use std::fs::File;
+use std::io::{self, Write};
+use std::os::fd::OwnedFd;
+use std::path::{Component, Path, PathBuf};
+
+use nix::fcntl::{OFlag, openat, renameat};
+use nix::sys::stat::{Mode, SFlag, fstat};
 
 use crate::error::Error;
 
@@ -38,10 +50,64 @@ pub fn input_dir(workdir: &Path, name: &str, index: Option<usize>) -> PathBuf {
     }
 }
 
-/// A created work directory.
+/// Compiles an output glob: `*` and `?` never match `/`, `**` matches
+/// any number of folders, `\` escapes.
+pub fn glob(pattern: &str) -> Result<globset::GlobMatcher, String> {
+    globset::GlobBuilder::new(pattern)
+        .literal_separator(true)
+        .backslash_escape(true)
+        .build()
+        .map(|glob| glob.compile_matcher())
+        .map_err(|err| err.kind().to_string())
+}
+
+/// The files that keep the tool's streams, held open: what the tool wrote
+/// is read back through these handles, whatever became of their names.
+#[derive(Debug)]
+pub struct Logs {
+    pub stdout: File,
+    pub stderr: File,
+}
+
+impl Logs {
+    /// Up to `max` bytes from the start of a kept stream, read by position
+    /// (the writer's offset is left alone).
+    pub fn read(file: &File, max: u64) -> io::Result<Vec<u8>> {
+        use std::os::unix::fs::FileExt;
+        let mut bytes = Vec::new();
+        let mut buf = vec![0u8; 64 * 1024];
+        while (bytes.len() as u64) < max {
+            let n = file.read_at(&mut buf, bytes.len() as u64)?;
+            if n == 0 {
+                break;
+            }
+            bytes.extend_from_slice(&buf[..n]);
+        }
+        bytes.truncate(usize::try_from(max).unwrap_or(usize::MAX));
+        Ok(bytes)
+    }
+}
+
+/// A created work directory, held open.
 #[derive(Debug)]
 pub struct Workdir {
     path: PathBuf,
+    root: OwnedFd,
+    meta: OwnedFd,
+}
+
+const DIR_FLAGS: OFlag = OFlag::O_DIRECTORY
+    .union(OFlag::O_NOFOLLOW)
+    .union(OFlag::O_CLOEXEC)
+    .union(OFlag::O_RDONLY);
+
+fn open_dir(path: &Path) -> io::Result<OwnedFd> {
+    Ok(openat(
+        nix::fcntl::AT_FDCWD,
+        path,
+        DIR_FLAGS,
+        Mode::empty(),
+    )?)
 }
 
 impl Workdir {
@@ -49,52 +115,139 @@ impl Workdir {
     /// the same id already worked there (a retry on the same machine).
     pub fn create(base: Option<&Path>, run_id: &str) -> Result<Self, Error> {
         let base = base.map_or_else(default_base, Path::to_path_buf);
-        std::fs::create_dir_all(&base).map_err(|err| {
-            Error::Usage(format!(
-                "cannot create work directory base {}: {err}",
-                base.display()
-            ))
-        })?;
+        let failed = |what: &str, path: &Path, err| {
+            Error::io(format!("cannot {what} {}", path.display()), err)
+        };
+        std::fs::create_dir_all(&base)
+            .map_err(|err| failed("create the work directory base", &base, err))?;
         let base = base
             .canonicalize()
-            .map_err(|err| Error::Usage(format!("cannot resolve {}: {err}", base.display())))?;
+            .map_err(|err| failed("resolve the work directory base", &base, err))?;
         let plain = base.join(run_id);
         let path = match std::fs::create_dir(&plain) {
             Ok(()) => plain,
-            Err(err) if err.kind() == std::io::ErrorKind::AlreadyExists => tempfile::Builder::new()
+            Err(err) if err.kind() == io::ErrorKind::AlreadyExists => tempfile::Builder::new()
                 .prefix(&format!("{run_id}-"))
                 .tempdir_in(&base)
-                .map_err(|err| Error::io("cannot create the work directory", err))?
+                .map_err(|err| failed("create a work directory in", &base, err))?
                 .keep(),
-            Err(err) => {
-                return Err(Error::Usage(format!(
-                    "cannot create work directory {}: {err}",
-                    plain.display()
-                )));
-            }
+            Err(err) => return Err(failed("create the work directory", &plain, err)),
         };
-        std::fs::create_dir_all(path.join(META))
-            .map_err(|err| Error::io("cannot create the work directory", err))?;
-        Ok(Self { path })
+        let meta = path.join(META);
+        std::fs::create_dir(&meta).map_err(|err| failed("create", &meta, err))?;
+        let root = open_dir(&path).map_err(|err| failed("open", &path, err))?;
+        let meta = open_dir(&meta).map_err(|err| failed("open", &meta, err))?;
+        Ok(Self { path, root, meta })
     }
 
     pub fn path(&self) -> &Path {
         &self.path
     }
 
-    /// Where the tool's stdout is kept.
-    pub fn stdout(&self) -> PathBuf {
-        self.path.join(META).join("stdout")
-    }
-
-    /// Where the tool's stderr is kept.
-    pub fn stderr(&self) -> PathBuf {
-        self.path.join(META).join("stderr")
-    }
-
     /// Where results.json is written.
-    pub fn results(&self) -> PathBuf {
-        self.path.join("results.json")
+    pub fn results_path(&self) -> PathBuf {
+        self.path.join(META).join("results.json")
+    }
+
+    /// Creates the files that keep the tool's stdout and stderr.
+    pub fn create_logs(&self) -> Result<Logs, Error> {
+        let create = |name: &str| {
+            let flags = OFlag::O_CREAT
+                | OFlag::O_TRUNC
+                | OFlag::O_RDWR
+                | OFlag::O_NOFOLLOW
+                | OFlag::O_CLOEXEC;
+            openat(&self.meta, name, flags, Mode::from_bits_truncate(0o644))
+                .map(File::from)
+                .map_err(|err| {
+                    Error::io(
+                        format!(
+                            "cannot create {}",
+                            self.path.join(META).join(name).display()
+                        ),
+                        err.into(),
+                    )
+                })
+        };
+        Ok(Logs {
+            stdout: create("stdout")?,
+            stderr: create("stderr")?,
+        })
+    }
+
+    /// Writes results.json atomically: a temporary file, then a rename.
+    pub fn write_results(&self, text: &str) -> io::Result<()> {
+        let temp = format!(".results.json.{:08x}", rand::random::<u32>());
+        let flags =
+            OFlag::O_CREAT | OFlag::O_EXCL | OFlag::O_WRONLY | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC;
+        let mut file = File::from(openat(
+            &self.meta,
+            temp.as_str(),
+            flags,
+            Mode::from_bits_truncate(0o644),
+        )?);
+        let written = file
+            .write_all(text.as_bytes())
+            .and_then(|()| file.sync_all())
+            .and_then(|()| {
+                Ok(renameat(
+                    &self.meta,
+                    temp.as_str(),
+                    &self.meta,
+                    "results.json",
+                )?)
+            });
+        if written.is_err() {
+            let _ = nix::unistd::unlinkat(
+                &self.meta,
+                temp.as_str(),
+                nix::unistd::UnlinkatFlags::NoRemoveDir,
+            );
+        }
+        written
+    }
+
+    /// The directory `relative` below the work directory, opened without
+    /// following any link on the way.
+    pub fn dir_beneath(&self, relative: &Path) -> io::Result<OwnedFd> {
+        let mut dir = openat(&self.root, ".", DIR_FLAGS, Mode::empty())?;
+        for part in relative.components() {
+            match part {
+                Component::Normal(name) => dir = openat(&dir, name, DIR_FLAGS, Mode::empty())?,
+                Component::CurDir => {}
+                _ => return Err(io::Error::other("the path leaves the work directory")),
+            }
+        }
+        Ok(dir)
+    }
+
+    /// Opens the regular file `relative` below the work directory for
+    /// reading, following no link and never blocking (a FIFO is refused,
+    /// not waited on).
+    pub fn open_beneath(&self, relative: &Path) -> io::Result<File> {
+        let parent = relative.parent().unwrap_or(Path::new(""));
+        let Some(name) = relative.file_name() else {
+            return Err(io::Error::other("not a file name"));
+        };
+        let dir = self.dir_beneath(parent)?;
+        let flags = OFlag::O_RDONLY | OFlag::O_NOFOLLOW | OFlag::O_NONBLOCK | OFlag::O_CLOEXEC;
+        let fd = openat(&dir, name, flags, Mode::empty())?;
+        let stat = fstat(&fd)?;
+        if SFlag::from_bits_truncate(stat.st_mode) & SFlag::S_IFMT != SFlag::S_IFREG {
+            return Err(io::Error::other("not a regular file"));
+        }
+        // Reads block again, as reads of a regular file always complete.
+        nix::fcntl::fcntl(&fd, nix::fcntl::FcntlArg::F_SETFL(OFlag::O_RDONLY))?;
+        Ok(File::from(fd))
+    }
+
+    /// Opens a collected output, given by its absolute path in this work
+    /// directory, the same way as `open_beneath`.
+    pub fn open_output(&self, path: &Path) -> Result<File, Error> {
+        path.strip_prefix(&self.path)
+            .map_err(|_| io::Error::other("not in the work directory"))
+            .and_then(|relative| self.open_beneath(relative))
+            .map_err(|err| Error::io(format!("cannot open {}", path.display()), err))
     }
 
     /// Removes the directory and everything in it.

@@ -16,8 +16,8 @@ use futures::future::BoxFuture;
 use crate::contract::RunnerKind;
 use crate::error::Error;
 
-pub use interrupt::Interrupts;
-pub use process::{Outcome, Status, Stop, Usage};
+pub use interrupt::{Interrupts, Stop};
+pub use process::{Outcome, Status, Usage};
 
 /// Everything a runner needs to run one command.
 #[derive(Debug)]
@@ -29,9 +29,8 @@ pub struct Job {
     /// The tool's working directory.
     pub workdir: PathBuf,
     /// Where the tool's stdout and stderr are kept.
-    pub stdout_path: PathBuf,
-    pub stderr_path: PathBuf,
-    pub timeout: Option<Duration>,
+    pub stdout: std::fs::File,
+    pub stderr: std::fs::File,
     /// How long a stopped tool gets between SIGTERM and SIGKILL.
     pub grace: Duration,
 }
@@ -40,8 +39,8 @@ pub struct Job {
 pub trait Runner: Send {
     /// Prepares the runner (pull an image, check a daemon …).
     fn set_up(&mut self, job: &Job) -> Result<(), Error>;
-    /// Runs the job to its end, or until it is stopped (time limit, or a
-    /// signal to the launcher).
+    /// Runs the job to its end, or until `interrupts` says to stop (the
+    /// time limit, or a signal to the launcher).
     fn exec<'a>(
         &'a mut self,
         job: &'a Job,
@@ -82,13 +81,9 @@ impl Runner for Local {
 /// What the way the tool ended means for the run (DESIGN.md §8). `shell`:
 /// the command ran under `sh -c`, whose 126 and 127 mean the command could
 /// not be run or found.
-pub fn verdict(outcome: &Outcome, job: &Job, shell: bool) -> Result<(), Error> {
+pub fn verdict(outcome: &Outcome, shell: bool) -> Result<(), Error> {
     match (outcome.stopped, outcome.status) {
-        (Some(Stop::Timeout), _) => Err(Error::Timeout(job.timeout.map_or(0, |t| t.as_secs()))),
-        (Some(Stop::Signal(signal)), _) => Err(Error::Signalled {
-            signal,
-            by_launcher: true,
-        }),
+        (Some(stop), _) => Err(stop.error()),
         (None, Status::Signalled(signal)) => Err(Error::Signalled {
             signal,
             by_launcher: false,

@@ -1,25 +1,39 @@
 //! The one place a tool process is spawned, watched and reaped.
 //!
-//! Signal policy, written down: the tool runs in its own process group with
-//! stdin from /dev/null. On timeout, SIGTERM or SIGINT the whole group gets
-//! SIGTERM, then SIGKILL after the grace period. When the tool's main
-//! process ends, whatever it left behind in its group is killed: no orphans.
-//! stdout and stderr are drained concurrently by two threads, each writing
-//! to its file and to the launcher's stderr, so a full pipe never blocks the
-//! tool and nothing is held in memory.
+//! Signal policy, written down:
+//! * the tool runs in its own process group, stdin from /dev/null, and gets
+//!   SIGKILL if the launcher itself dies (parent-death signal);
+//! * on the time limit, SIGTERM, SIGINT, SIGHUP or SIGQUIT the whole group
+//!   gets SIGTERM, then SIGKILL after the grace period;
+//! * when the tool's main process ends, whatever it left in its group is
+//!   killed, and so is any descendant that escaped the group (`setsid`):
+//!   the launcher is their subreaper, so they come back to it to be killed;
+//! * stdout and stderr are drained concurrently by two threads, each
+//!   writing to its file and to the launcher's stderr, so a full pipe never
+//!   blocks the tool and nothing is held in memory. After the tool is gone
+//!   the drain is bounded: a pipe some stray process keeps open cannot hold
+//!   the run.
 
 use std::fs::File;
 use std::io::{self, Read, Write};
-use std::os::fd::OwnedFd;
 use std::process::Stdio;
-use std::thread::JoinHandle;
+use std::sync::mpsc;
 use std::time::Duration;
 
-use super::{Interrupts, Job};
-use crate::error::Error;
-use nix::sys::resource::{UsageWho, getrusage};
-use nix::sys::signal::{Signal, killpg};
+use nix::sys::signal::{Signal, kill, killpg};
+use nix::sys::wait::{WaitPidFlag, WaitStatus, waitpid};
 use nix::unistd::Pid;
+use wait4::Wait4;
+
+use super::{Interrupts, Job, Stop};
+use crate::diag::Problem;
+use crate::error::Error;
+
+/// How long the tool's streams are drained after it is gone.
+const DRAIN: Duration = Duration::from_secs(2);
+
+/// The kernel's limit on one argument (MAX_ARG_STRLEN, 32 pages).
+const MAX_ARG: usize = 32 * 4096;
 
 /// How the tool's main process ended.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -28,15 +42,8 @@ pub enum Status {
     Signalled(i32),
 }
 
-/// Why the launcher stopped the tool, if it did.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Stop {
-    Timeout,
-    /// The launcher received this signal and passed it on.
-    Signal(i32),
-}
-
-/// Resource usage of the tool and its waited-for descendants, from the kernel.
+/// Resource usage of the tool's main process and its waited-for
+/// descendants, from the kernel (`wait4`).
 #[derive(Clone, Copy, Debug, Default, PartialEq, serde::Serialize)]
 pub struct Usage {
     pub max_rss_kb: i64,
@@ -47,6 +54,7 @@ pub struct Usage {
 #[derive(Clone, Debug)]
 pub struct Outcome {
     pub status: Status,
+    /// Why the launcher stopped the tool, if it did.
     pub stopped: Option<Stop>,
     pub usage: Usage,
 }
@@ -55,103 +63,215 @@ pub async fn run(job: &Job, interrupts: &mut Interrupts) -> Result<Outcome, Erro
     let Some((program, args)) = job.argv.split_first() else {
         return Err(Error::Internal("empty command".into()));
     };
+    fits_the_kernel(&job.argv, &job.env)?;
+    let keep = |file: &File| {
+        file.try_clone()
+            .map_err(|err| Error::io("cannot keep the tool's output", err))
+    };
+    let stdout_file = keep(&job.stdout)?;
+    let stderr_file = keep(&job.stderr)?;
+    // Descendants that escape the tool's group come back to us when their
+    // parents die, so that they can be killed too.
+    let _ = nix::sys::prctl::set_child_subreaper(true);
 
-    let stdout_file = create(&job.stdout_path)?;
-    let stderr_file = create(&job.stderr_path)?;
-
-    let mut command = tokio::process::Command::new(program);
+    let mut command = std::process::Command::new(program);
     command
         .args(args)
         .current_dir(&job.workdir)
         .envs(job.env.iter().map(|(k, v)| (k, v)))
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .process_group(0)
-        .kill_on_drop(true);
-    let mut child = command.spawn().map_err(|source| Error::Start {
-        program: program.clone(),
-        source,
-    })?;
-    let pgid = child
-        .id()
-        .and_then(|id| i32::try_from(id).ok())
-        .map(Pid::from_raw)
-        .ok_or_else(|| Error::Internal("the tool has no process id".into()))?;
+        .stderr(Stdio::piped());
+    sys::own_group_and_die_with_us(&mut command);
+    let mut child = command
+        .spawn()
+        .map_err(|source| spawn_error(program, source))?;
+    let pgid = Pid::from_raw(i32::try_from(child.id()).unwrap_or(i32::MAX));
 
-    let pumps = [
-        child.stdout.take().map(|s| s.into_owned_fd()),
-        child.stderr.take().map(|s| s.into_owned_fd()),
+    let (done_tx, done_rx) = mpsc::channel();
+    let pipes = [
+        child
+            .stdout
+            .take()
+            .map(|p| File::from(std::os::fd::OwnedFd::from(p))),
+        child
+            .stderr
+            .take()
+            .map(|p| File::from(std::os::fd::OwnedFd::from(p))),
     ];
-    let mut threads: Vec<JoinHandle<io::Result<()>>> = Vec::new();
-    for (pipe, file) in pumps.into_iter().zip([stdout_file, stderr_file]) {
-        let fd = pipe
-            .transpose()
-            .map_err(|err| Error::io("cannot read the tool's output", err))?
-            .ok_or_else(|| Error::Internal("the tool's output is not piped".into()))?;
-        threads.push(std::thread::spawn(move || tee(fd, file)));
+    for (pipe, file) in pipes.into_iter().zip([stdout_file, stderr_file]) {
+        let pipe = pipe.ok_or_else(|| Error::Internal("the tool's output is not piped".into()))?;
+        let done = done_tx.clone();
+        std::thread::spawn(move || {
+            let _ = done.send(tee(pipe, file));
+        });
     }
+    drop(done_tx);
 
-    let timeout = async {
-        match job.timeout {
-            Some(limit) => tokio::time::sleep(limit).await,
-            None => std::future::pending().await,
+    let mut waiter = tokio::task::spawn_blocking(move || child.wait4());
+    let (waited, stopped) = tokio::select! {
+        waited = &mut waiter => (waited, None),
+        stop = interrupts.next() => {
+            (stop_group(pgid, job.grace, &mut waiter).await, Some(stop))
         }
     };
-    let (status, stopped) = tokio::select! {
-        status = child.wait() => (status, None),
-        () = timeout => (stop(&mut child, pgid, job.grace).await, Some(Stop::Timeout)),
-        signal = interrupts.recv() => (stop(&mut child, pgid, job.grace).await, Some(Stop::Signal(signal))),
-    };
-    let status = status.map_err(|err| Error::io("cannot wait for the tool", err))?;
+    let waited = waited
+        .map_err(|err| Error::Internal(format!("waiting for the tool failed: {err}")))?
+        .map_err(|err| Error::io("cannot wait for the tool", err))?;
     // The main process is gone; nothing it started may outlive the run.
     let _ = killpg(pgid, Signal::SIGKILL);
-
-    for thread in threads {
-        match thread.join() {
-            Ok(Ok(())) => {}
-            Ok(Err(err)) => return Err(Error::io("cannot keep the tool's output", err)),
-            Err(_) => return Err(Error::Internal("an output thread panicked".into())),
-        }
-    }
+    kill_escaped();
+    drain(&done_rx)?;
 
     use std::os::unix::process::ExitStatusExt;
-    let status = match (status.code(), status.signal()) {
+    let status = match (waited.status.code(), waited.status.signal()) {
         (Some(code), _) => Status::Exited(code),
         (None, Some(sig)) => Status::Signalled(sig),
         (None, None) => Status::Exited(1),
     };
+    let usage = Usage {
+        max_rss_kb: i64::try_from(waited.rusage.maxrss / 1024).unwrap_or(i64::MAX),
+        user_s: round3(waited.rusage.utime.as_secs_f64()),
+        sys_s: round3(waited.rusage.stime.as_secs_f64()),
+    };
     Ok(Outcome {
         status,
         stopped,
-        usage: usage(),
+        usage,
     })
 }
 
-fn create(path: &std::path::Path) -> Result<File, Error> {
-    File::create(path).map_err(|err| Error::io(format!("cannot create {}", path.display()), err))
-}
+type Waited = Result<io::Result<wait4::ResUse>, tokio::task::JoinError>;
 
 /// SIGTERM to the group, then SIGKILL after the grace period.
-async fn stop(
-    child: &mut tokio::process::Child,
+async fn stop_group(
     pgid: Pid,
     grace: Duration,
-) -> io::Result<std::process::ExitStatus> {
+    waiter: &mut tokio::task::JoinHandle<io::Result<wait4::ResUse>>,
+) -> Waited {
     let _ = killpg(pgid, Signal::SIGTERM);
-    match tokio::time::timeout(grace, child.wait()).await {
-        Ok(status) => status,
+    match tokio::time::timeout(grace, &mut *waiter).await {
+        Ok(waited) => waited,
         Err(_) => {
             let _ = killpg(pgid, Signal::SIGKILL);
-            child.wait().await
+            waiter.await
         }
     }
 }
 
+/// Kills the descendants that left the tool's process group and were
+/// handed to the launcher (its subreaper) when their parents died, and
+/// reaps them. Cheap when there are none: one `waitpid`.
+fn kill_escaped() {
+    for _ in 0..200 {
+        match waitpid(Pid::from_raw(-1), Some(WaitPidFlag::WNOHANG)) {
+            Ok(WaitStatus::StillAlive) => {
+                for pid in children_of(std::process::id()) {
+                    let _ = killpg(pid, Signal::SIGKILL);
+                    let _ = kill(pid, Signal::SIGKILL);
+                }
+                std::thread::sleep(Duration::from_millis(5));
+            }
+            // Reaped one; look for more.
+            Ok(_) => {}
+            // ECHILD: no children left.
+            Err(_) => return,
+        }
+    }
+}
+
+/// The processes whose parent is `parent`, from /proc.
+fn children_of(parent: u32) -> Vec<Pid> {
+    let Ok(entries) = std::fs::read_dir("/proc") else {
+        return Vec::new();
+    };
+    entries
+        .filter_map(|e| e.ok()?.file_name().to_str()?.parse::<i32>().ok())
+        .filter(|pid| {
+            std::fs::read_to_string(format!("/proc/{pid}/stat"))
+                .ok()
+                .and_then(|stat| {
+                    // `pid (comm) state ppid …`: comm may hold spaces and parens.
+                    let (_, rest) = stat.rsplit_once(')')?;
+                    rest.split_whitespace().nth(1)?.parse::<u32>().ok()
+                })
+                == Some(parent)
+        })
+        .map(Pid::from_raw)
+        .collect()
+}
+
+/// Waits for both streams to reach their end, for at most `DRAIN`.
+fn drain(done: &mpsc::Receiver<io::Result<()>>) -> Result<(), Error> {
+    let deadline = std::time::Instant::now() + DRAIN;
+    for _ in 0..2 {
+        let left = deadline.saturating_duration_since(std::time::Instant::now());
+        match done.recv_timeout(left) {
+            Ok(Ok(())) => {}
+            Ok(Err(err)) => return Err(Error::io("cannot keep the tool's output", err)),
+            // A stray process still holds a pipe: stop waiting for it.
+            Err(_) => return Ok(()),
+        }
+    }
+    Ok(())
+}
+
+fn spawn_error(program: &str, source: io::Error) -> Error {
+    if source.raw_os_error() == Some(nix::errno::Errno::E2BIG as i32) {
+        return too_big(
+            "the command and its environment are larger than the kernel accepts".into(),
+        );
+    }
+    Error::Start {
+        program: program.to_string(),
+        source,
+    }
+}
+
+fn too_big(message: String) -> Error {
+    Error::InvalidInputs(vec![Problem::new("", message).with_hint(Some(
+        "pass large values as File inputs instead of strings".into(),
+    ))])
+}
+
+/// A command the kernel would refuse with E2BIG is the inputs' fault:
+/// refuse it as invalid input, naming the limit.
+fn fits_the_kernel(argv: &[String], env: &[(String, String)]) -> Result<(), Error> {
+    for arg in argv {
+        if arg.len() >= MAX_ARG {
+            return Err(too_big(format!(
+                "one argument of the command is {} bytes; the kernel takes at most {} bytes per argument",
+                arg.len(),
+                MAX_ARG - 1
+            )));
+        }
+    }
+    let limit = nix::unistd::sysconf(nix::unistd::SysconfVar::ARG_MAX)
+        .ok()
+        .flatten()
+        .and_then(|n| usize::try_from(n).ok())
+        .unwrap_or(2 << 20);
+    let pointer = std::mem::size_of::<usize>();
+    let ours: usize = std::env::vars_os()
+        .map(|(k, v)| k.len() + v.len() + 2 + pointer)
+        .sum();
+    let total = ours
+        + argv.iter().map(|a| a.len() + 1 + pointer).sum::<usize>()
+        + env
+            .iter()
+            .map(|(k, v)| k.len() + v.len() + 2 + pointer)
+            .sum::<usize>();
+    if total > limit {
+        return Err(too_big(format!(
+            "the command and its environment are {total} bytes; the kernel takes at most {limit} (ARG_MAX)"
+        )));
+    }
+    Ok(())
+}
+
 /// Copies a pipe to its file and to the launcher's stderr until EOF.
 /// A closed launcher stderr stops the echo, never the copy to the file.
-fn tee(fd: OwnedFd, mut file: File) -> io::Result<()> {
-    let mut pipe = File::from(fd);
+fn tee(mut pipe: File, mut file: File) -> io::Result<()> {
     let mut buf = vec![0u8; 128 * 1024];
     let stderr = io::stderr();
     let mut echo = true;
@@ -170,20 +290,33 @@ fn tee(fd: OwnedFd, mut file: File) -> io::Result<()> {
     file.flush()
 }
 
-fn usage() -> Usage {
-    match getrusage(UsageWho::RUSAGE_CHILDREN) {
-        Ok(ru) => {
-            let secs = |tv: nix::sys::time::TimeVal| tv.tv_sec() as f64 + tv.tv_usec() as f64 / 1e6;
-            Usage {
-                max_rss_kb: ru.max_rss(),
-                user_s: round3(secs(ru.user_time())),
-                sys_s: round3(secs(ru.system_time())),
-            }
-        }
-        Err(_) => Usage::default(),
-    }
-}
-
 fn round3(v: f64) -> f64 {
     (v * 1000.0).round() / 1000.0
+}
+
+/// The one use of `unsafe` in the launcher.
+#[allow(unsafe_code)]
+mod sys {
+    use std::os::unix::process::CommandExt;
+
+    /// Puts the child in its own process group and has the kernel SIGKILL
+    /// it if the launcher dies first, so that no tool outlives a launcher
+    /// that was killed without a chance to stop it.
+    pub fn own_group_and_die_with_us(command: &mut std::process::Command) {
+        let parent = nix::unistd::getpid();
+        command.process_group(0);
+        // SAFETY: the closure runs in the forked child before exec, where
+        // only async-signal-safe calls are allowed. It makes two system
+        // calls (prctl, getppid) and allocates nothing.
+        unsafe {
+            command.pre_exec(move || {
+                nix::sys::prctl::set_pdeathsig(nix::sys::signal::Signal::SIGKILL)?;
+                // The launcher may have died before the prctl took effect.
+                if nix::unistd::getppid() != parent {
+                    return Err(std::io::Error::other("the launcher is gone"));
+                }
+                Ok(())
+            });
+        }
+    }
 }

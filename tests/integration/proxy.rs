@@ -27,6 +27,50 @@ pub struct Proxy {
 }
 
 impl Proxy {
+    /// Answers `503` to every connection for `window`, then passes through.
+    pub fn outage(upstream: &str, window: std::time::Duration) -> Self {
+        let until = std::time::Instant::now() + window;
+        Self::serve(upstream, move |client, upstream| {
+            if std::time::Instant::now() < until {
+                inject(client, upstream, Fault::Unavailable);
+            } else {
+                pass(client, upstream, None);
+            }
+        })
+    }
+
+    /// Passes everything through, sending at most `rate` bytes per second
+    /// towards the store (uploads become slow; answers are not delayed).
+    pub fn throttled(upstream: &str, rate: usize) -> Self {
+        Self::serve(upstream, move |client, upstream| {
+            pass(client, upstream, Some(rate))
+        })
+    }
+
+    fn serve(
+        upstream: &str,
+        handle: impl Fn(TcpStream, &str) + Send + Sync + Clone + 'static,
+    ) -> Self {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let url = format!("http://{}", listener.local_addr().unwrap());
+        let upstream = upstream
+            .trim_start_matches("http://")
+            .trim_end_matches('/')
+            .to_string();
+        std::thread::spawn(move || {
+            for client in listener.incoming() {
+                let Ok(client) = client else { break };
+                let upstream = upstream.clone();
+                let handle = handle.clone();
+                std::thread::spawn(move || handle(client, &upstream));
+            }
+        });
+        Self {
+            url,
+            faults_left: Arc::new(AtomicUsize::new(0)),
+        }
+    }
+
     pub fn start(upstream: &str, fault: Fault, count: usize) -> Self {
         let listener = TcpListener::bind("127.0.0.1:0").unwrap();
         let url = format!("http://{}", listener.local_addr().unwrap());
@@ -47,7 +91,7 @@ impl Proxy {
                     if faulty {
                         inject(client, &upstream, fault);
                     } else {
-                        pass(client, &upstream);
+                        pass(client, &upstream, None);
                     }
                 });
             }
@@ -143,14 +187,28 @@ fn inject(mut client: TcpStream, upstream: &str, fault: Fault) {
     }
 }
 
-fn pass(client: TcpStream, upstream: &str) {
+fn pass(client: TcpStream, upstream: &str, rate: Option<usize>) {
     let Ok(server) = TcpStream::connect(upstream) else {
         let _ = client.shutdown(Shutdown::Both);
         return;
     };
     let (mut c_read, mut s_write) = (client.try_clone().unwrap(), server.try_clone().unwrap());
     let up = std::thread::spawn(move || {
-        let _ = std::io::copy(&mut c_read, &mut s_write);
+        match rate {
+            None => {
+                let _ = std::io::copy(&mut c_read, &mut s_write);
+            }
+            Some(rate) => {
+                // Ten slices a second, each a tenth of the rate.
+                let mut buf = vec![0u8; (rate / 10).max(1)];
+                while let Ok(n) = c_read.read(&mut buf) {
+                    if n == 0 || s_write.write_all(&buf[..n]).is_err() {
+                        break;
+                    }
+                    std::thread::sleep(std::time::Duration::from_millis(100));
+                }
+            }
+        }
         let _ = s_write.shutdown(Shutdown::Write);
     });
     let (mut s_read, mut c_write) = (server, client);

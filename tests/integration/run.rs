@@ -32,7 +32,7 @@ fn the_contract_example_works() {
     // Written in the work directory too, identical to stdout.
     let workdir = doc["workdir"].as_str().unwrap();
     assert!(workdir.starts_with(&base.path().canonicalize().unwrap().display().to_string()));
-    let written = std::fs::read_to_string(format!("{workdir}/results.json")).unwrap();
+    let written = std::fs::read_to_string(format!("{workdir}/.omni-launch/results.json")).unwrap();
     assert_eq!(written, ran.stdout);
     // The tool's output went to stderr, never stdout.
     assert!(ran.stderr.contains("hello world"));

@@ -10,7 +10,7 @@ use crate::servers::{Azurite, S3};
 use crate::util::{Ran, Test};
 
 /// `omni-launch run ARGS…` with a store's environment, expecting `code`.
-fn launch(env: &[(&'static str, String)], args: &[&str], code: i32) -> Ran {
+pub fn launch(env: &[(&'static str, String)], args: &[&str], code: i32) -> Ran {
     Test::run(args)
         .envs(env)
         .env("OMNI_STORE_RETRY_TIMEOUT_S", "20")
@@ -19,7 +19,7 @@ fn launch(env: &[(&'static str, String)], args: &[&str], code: i32) -> Ran {
 }
 
 /// The environment and a fresh prefix for each store.
-fn every_store(prefix: &str) -> Vec<(Vec<(&'static str, String)>, String)> {
+pub fn every_store(prefix: &str) -> Vec<(Vec<(&'static str, String)>, String)> {
     let s3 = S3::new();
     let az = Azurite::new();
     vec![
@@ -29,7 +29,7 @@ fn every_store(prefix: &str) -> Vec<(Vec<(&'static str, String)>, String)> {
 }
 
 /// Reads a stored JSON object back by staging it as an input.
-fn read_json(env: &[(&'static str, String)], uri: &str) -> Value {
+pub fn read_json(env: &[(&'static str, String)], uri: &str) -> Value {
     let inputs = json!({ "f": uri }).to_string();
     let ran = launch(
         env,
@@ -45,7 +45,7 @@ fn read_json(env: &[(&'static str, String)], uri: &str) -> Value {
 }
 
 /// Copies a stored object back by staging it; returns its File object.
-fn read_file(env: &[(&'static str, String)], uri: &str) -> Value {
+pub fn read_file(env: &[(&'static str, String)], uri: &str) -> Value {
     let inputs = json!({ "f": uri }).to_string();
     let ran = launch(
         env,
@@ -361,7 +361,10 @@ fn an_unreachable_store_exits_75_in_bounded_time() {
     assert_eq!(doc["error"]["kind"], "store_unavailable");
     // The tool's own result is still there, and the results are kept locally.
     assert_eq!(doc["results"]["echo"], "x");
-    let kept = format!("{}/results.json", doc["workdir"].as_str().unwrap());
+    let kept = format!(
+        "{}/.omni-launch/results.json",
+        doc["workdir"].as_str().unwrap()
+    );
     assert!(
         ran.stderr.contains(&format!(
             "results.json could not be stored; it is kept at {kept}"

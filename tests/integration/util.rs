@@ -115,6 +115,11 @@ impl Test {
         self
     }
 
+    pub fn env_remove(mut self, key: &str) -> Self {
+        self.cmd.env_remove(key);
+        self
+    }
+
     pub fn envs<K: AsRef<str>, V: AsRef<str>>(mut self, pairs: &[(K, V)]) -> Self {
         for (k, v) in pairs {
             self.cmd.env(k.as_ref(), v.as_ref());

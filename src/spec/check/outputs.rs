@@ -79,7 +79,7 @@ fn check_output(c: &mut Checker, name: &str, node: &Node, path: &str) -> Option<
             c.error(&field("glob"), g.loc, format!("glob \"{glob}\" {problem}"));
             return None;
         }
-        if let Err(err) = glob::Pattern::new(&glob) {
+        if let Err(err) = crate::workdir::glob(&glob) {
             c.error(
                 &field("glob"),
                 g.loc,

@@ -1,0 +1,343 @@
+//! The object-store client (DESIGN.md §4): `s3://`, `azureblob://` and
+//! `file://` URIs, streaming uploads (multipart / staged blocks, hashed on
+//! the way) and downloads, retries of transient errors, and what a failure
+//! means (`fault`).
+//!
+//! Ground floor: owns credentials, endpoints, retry policy and object keys.
+//! Keys are raw: `50%.txt` is stored as `50%.txt`, never re-encoded. It
+//! must not know about specs or results.json: `stage` and `store` decide
+//! what goes where.
+
+mod config;
+mod fault;
+mod local;
+
+use std::path::Path;
+use std::sync::Arc;
+
+use futures::StreamExt;
+use object_store::path::Path as Key;
+use object_store::{
+    Attribute, Attributes, ObjectStore, ObjectStoreExt, PutMultipartOptions, PutOptions,
+    WriteMultipart,
+};
+use sha1::Digest;
+use tokio::io::AsyncWriteExt;
+
+pub use config::part_size;
+use fault::{Op, store_error};
+
+use crate::error::{Error, Fault};
+use crate::uri::{Scheme, StoreUri};
+
+/// How many parts of one upload are in flight at once.
+const PARTS_IN_FLIGHT: usize = 4;
+
+/// An opened store: one backend per bucket, container or filesystem.
+#[derive(Clone, Debug)]
+pub struct Store {
+    backend: Backend,
+    pub uri: StoreUri,
+}
+
+#[derive(Clone, Debug)]
+enum Backend {
+    Remote(Arc<dyn ObjectStore>),
+    /// `file://`: the local filesystem, written by `local`.
+    Local,
+}
+
+/// Tells transfers to stop; they abort what they started (a multipart
+/// upload is aborted, a temporary file removed) rather than leave it.
+#[derive(Clone, Debug)]
+pub struct Cancel(tokio::sync::watch::Receiver<bool>);
+
+/// The sending side of a `Cancel`.
+#[derive(Debug)]
+pub struct Canceller(tokio::sync::watch::Sender<bool>);
+
+impl Cancel {
+    pub fn new() -> (Canceller, Cancel) {
+        let (tx, rx) = tokio::sync::watch::channel(false);
+        (Canceller(tx), Cancel(rx))
+    }
+
+    pub fn is_cancelled(&self) -> bool {
+        *self.0.borrow()
+    }
+
+    /// Resolves when cancelled; never, if the canceller is gone.
+    pub async fn cancelled(&mut self) {
+        loop {
+            if *self.0.borrow_and_update() {
+                return;
+            }
+            if self.0.changed().await.is_err() {
+                std::future::pending::<()>().await;
+            }
+        }
+    }
+}
+
+impl Canceller {
+    pub fn cancel(&self) {
+        let _ = self.0.send(true);
+    }
+}
+
+/// Checksums of bytes that were stored, computed on the way.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Digests {
+    /// Hex SHA-1 (CWL's `sha1$…`).
+    pub sha1: String,
+}
+
+/// Hashes bytes as they stream past.
+#[derive(Default)]
+struct Hasher {
+    sha1: sha1::Sha1,
+}
+
+impl Hasher {
+    fn update(&mut self, bytes: &[u8]) {
+        self.sha1.update(bytes);
+    }
+
+    fn finish(self) -> Digests {
+        Digests {
+            sha1: hex::encode(self.sha1.finalize()),
+        }
+    }
+}
+
+/// The multipart part size for this process (checked by the contract).
+fn parts() -> usize {
+    part_size().unwrap_or(8 << 20)
+}
+
+impl Store {
+    pub fn open(uri: &StoreUri) -> Result<Self, Error> {
+        let backend = match uri.scheme {
+            Scheme::File => Backend::Local,
+            Scheme::S3 => Backend::Remote(config::s3(uri)?),
+            Scheme::Azure => Backend::Remote(config::azure(uri)?),
+        };
+        Ok(Self {
+            backend,
+            uri: uri.clone(),
+        })
+    }
+
+    /// The object key of a raw key text; a key with empty or `.`/`..`
+    /// segments or control characters cannot be used.
+    fn key(&self, key: &str) -> Result<Key, Error> {
+        Key::parse(key).map_err(|err| Error::Store {
+            what: "cannot use",
+            uri: self.uri.uri_of(key),
+            fault: Fault::InvalidKey,
+            detail: crate::error::one_line(&err.to_string()),
+            source: Some(Box::new(err)),
+        })
+    }
+
+    fn local_error(&self, what: &'static str, key: &str, err: std::io::Error) -> Error {
+        Error::Store {
+            what,
+            uri: self.uri.uri_of(key),
+            fault: fault::io_fault(&err),
+            detail: crate::error::one_line(&err.to_string()),
+            source: Some(Box::new(err)),
+        }
+    }
+
+    /// Uploads an open file to `key`, streaming it in parts; returns the
+    /// checksums of the bytes sent. `Ok(None)`: cancelled, and nothing of
+    /// the upload is left behind.
+    pub async fn upload(
+        &self,
+        file: std::fs::File,
+        key: &str,
+        content_type: &str,
+        mut cancel: Cancel,
+    ) -> Result<Option<Digests>, Error> {
+        let store = match &self.backend {
+            Backend::Local => {
+                let target = local::path(key);
+                let copied =
+                    tokio::task::spawn_blocking(move || local::copy(file, &target, &cancel))
+                        .await
+                        .map_err(|err| Error::Internal(format!("an upload task failed: {err}")))?;
+                return copied.map_err(|err| self.local_error("cannot store", key, err));
+            }
+            Backend::Remote(store) => store.clone(),
+        };
+        let location = self.key(key)?;
+        let size = file
+            .metadata()
+            .map_err(|err| Error::io(format!("cannot read the output for {key}"), err))?
+            .len();
+        let mut file = tokio::fs::File::from_std(file);
+        let part = parts();
+        let failed = |err| store_error("cannot store", &self.uri, key, Op::Write, err);
+        let read_failed = |err| Error::io(format!("cannot read the output for {key}"), err);
+        if size <= part as u64 {
+            let mut bytes = Vec::with_capacity(usize::try_from(size).unwrap_or(0));
+            tokio::io::AsyncReadExt::read_to_end(&mut file, &mut bytes)
+                .await
+                .map_err(read_failed)?;
+            let mut hasher = Hasher::default();
+            hasher.update(&bytes);
+            let opts = PutOptions {
+                attributes: attributes(content_type),
+                ..Default::default()
+            };
+            let put = store.put_opts(&location, bytes.into(), opts);
+            return tokio::select! {
+                done = put => done.map(|_| Some(hasher.finish())).map_err(failed),
+                () = cancel.cancelled() => Ok(None),
+            };
+        }
+        let opts = PutMultipartOptions {
+            attributes: attributes(content_type),
+            ..Default::default()
+        };
+        // Creating the upload is not interrupted: an upload id the store
+        // made and we never heard of could not be aborted.
+        let upload = store
+            .put_multipart_opts(&location, opts)
+            .await
+            .map_err(failed)?;
+        let mut writer = WriteMultipart::new_with_chunk_size(upload, part);
+        let mut hasher = Hasher::default();
+        let mut buf = vec![0u8; 1 << 20];
+        loop {
+            let room = tokio::select! {
+                room = writer.wait_for_capacity(PARTS_IN_FLIGHT) => room,
+                () = cancel.cancelled() => {
+                    let _ = writer.abort().await;
+                    return Ok(None);
+                }
+            };
+            if let Err(err) = room {
+                let _ = writer.abort().await;
+                return Err(failed(err));
+            }
+            let n = match tokio::io::AsyncReadExt::read(&mut file, &mut buf).await {
+                Ok(n) => n,
+                Err(err) => {
+                    let _ = writer.abort().await;
+                    return Err(read_failed(err));
+                }
+            };
+            if n == 0 {
+                break;
+            }
+            hasher.update(&buf[..n]);
+            writer.write(&buf[..n]);
+        }
+        let flushed = tokio::select! {
+            flushed = writer.wait_for_capacity(1) => flushed,
+            () = cancel.cancelled() => {
+                let _ = writer.abort().await;
+                return Ok(None);
+            }
+        };
+        if let Err(err) = flushed {
+            let _ = writer.abort().await;
+            return Err(failed(err));
+        }
+        // `finish` aborts the upload itself when completing it fails.
+        writer.finish().await.map_err(failed)?;
+        Ok(Some(hasher.finish()))
+    }
+
+    /// Writes a small object in one request.
+    pub async fn put_bytes(
+        &self,
+        key: &str,
+        bytes: Vec<u8>,
+        content_type: &str,
+    ) -> Result<(), Error> {
+        match &self.backend {
+            Backend::Local => {
+                let target = local::path(key);
+                tokio::task::spawn_blocking(move || local::put(&target, &bytes))
+                    .await
+                    .map_err(|err| Error::Internal(format!("a write task failed: {err}")))?
+                    .map_err(|err| self.local_error("cannot store", key, err))
+            }
+            Backend::Remote(store) => {
+                let opts = PutOptions {
+                    attributes: attributes(content_type),
+                    ..Default::default()
+                };
+                store
+                    .put_opts(&self.key(key)?, bytes.into(), opts)
+                    .await
+                    .map(|_| ())
+                    .map_err(|err| store_error("cannot store", &self.uri, key, Op::Write, err))
+            }
+        }
+    }
+
+    /// Downloads `key` into `local`, streaming. `Ok(false)`: no such object.
+    pub async fn download(&self, key: &str, local: &Path) -> Result<bool, Error> {
+        let store = match &self.backend {
+            Backend::Local => {
+                return match std::fs::copy(local::path(key), local) {
+                    Ok(_) => Ok(true),
+                    Err(err) if err.kind() == std::io::ErrorKind::NotFound => Ok(false),
+                    Err(err) => Err(self.local_error("cannot read", key, err)),
+                };
+            }
+            Backend::Remote(store) => store,
+        };
+        let result = match store.get(&self.key(key)?).await {
+            Ok(r) => r,
+            Err(object_store::Error::NotFound { .. }) => return Ok(false),
+            Err(err) => return Err(store_error("cannot read", &self.uri, key, Op::Read, err)),
+        };
+        if let Some(parent) = local.parent() {
+            tokio::fs::create_dir_all(parent)
+                .await
+                .map_err(|err| Error::io(format!("cannot create {}", parent.display()), err))?;
+        }
+        let write_failed = |err| Error::io(format!("cannot write {}", local.display()), err);
+        let mut file = tokio::fs::File::create(local).await.map_err(write_failed)?;
+        let mut stream = result.into_stream();
+        while let Some(chunk) = stream.next().await {
+            let chunk =
+                chunk.map_err(|err| store_error("cannot read", &self.uri, key, Op::Read, err))?;
+            file.write_all(&chunk).await.map_err(write_failed)?;
+        }
+        file.flush().await.map_err(write_failed)?;
+        Ok(true)
+    }
+
+    /// Every key under a prefix (a "directory"), sorted, exactly as stored.
+    pub async fn list(&self, prefix: &str) -> Result<Vec<String>, Error> {
+        let store = match &self.backend {
+            Backend::Local => {
+                return local::list(&local::path(prefix))
+                    .map_err(|err| self.local_error("cannot list", prefix, err));
+            }
+            Backend::Remote(store) => store,
+        };
+        let mut stream = store.list(Some(&self.key(prefix)?));
+        let mut keys = Vec::new();
+        while let Some(meta) = stream.next().await {
+            let meta =
+                meta.map_err(|err| store_error("cannot list", &self.uri, prefix, Op::Read, err))?;
+            keys.push(String::from(meta.location));
+        }
+        keys.sort();
+        Ok(keys)
+    }
+}
+
+/// Content types for cloud stores.
+fn attributes(content_type: &str) -> Attributes {
+    let mut attributes = Attributes::new();
+    attributes.insert(Attribute::ContentType, content_type.to_string().into());
+    attributes
+}
