@@ -138,7 +138,10 @@ fn schema(args: SchemaArgs) -> Result<(), Error> {
 }
 
 fn list(args: ListArgs) -> i32 {
-    let dir = contract::specs_dir(args.specs_dir, &ProcessEnv);
+    let dir = match contract::specs_dir(args.specs_dir, &ProcessEnv) {
+        Ok(dir) => dir,
+        Err(err) => return report(&err),
+    };
     let paths = match crate::validate::specs_in(&dir) {
         Ok(paths) => paths,
         Err(err) => {

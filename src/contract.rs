@@ -4,8 +4,7 @@
 //!
 //! Reads text and names; it does not validate inputs against a spec.
 
-use std::io::Read;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use serde_json::Value;
 
@@ -66,7 +65,9 @@ pub struct Contract {
 pub struct Document {
     /// How messages name it: a file path, `--inputs`, `INPUTS_JSON` …
     pub source: String,
-    pub text: String,
+    /// As given: checked for UTF-8 when parsed, so that a bad document is
+    /// invalid input (65) with a results.json, not a usage error.
+    pub bytes: Vec<u8>,
     /// Whether `source` is a file a message can point at.
     pub from_file: bool,
 }
@@ -83,30 +84,41 @@ impl Document {
             .map_err(|message| Error::InvalidInputs(vec![Problem::new("", message)]))
     }
 
-    /// Parses the document; the error names the source.
+    /// Parses the document strictly (`json`); the error names the source.
     pub fn parse_value(&self) -> Result<Value, String> {
-        serde_json::from_str(&self.text)
-            .map_err(|err| format!("{} is not valid JSON: {err}", self.source))
+        crate::json::parse(&self.bytes).map_err(|why| format!("{} {why}", self.source))
     }
 }
 
 /// Where the environment comes from (the process, or a map in tests).
 pub trait Env {
-    fn var(&self, name: &str) -> Option<String>;
+    /// The variable's value; `None` when unset or empty. A value that is
+    /// not UTF-8 is a usage error naming the variable, never ignored.
+    fn var(&self, name: &str) -> Result<Option<String>, Error>;
 }
 
 pub struct ProcessEnv;
 
 impl Env for ProcessEnv {
-    fn var(&self, name: &str) -> Option<String> {
-        std::env::var(name).ok().filter(|v| !v.is_empty())
+    fn var(&self, name: &str) -> Result<Option<String>, Error> {
+        match std::env::var(name) {
+            Ok(v) => Ok(Some(v).filter(|v| !v.is_empty())),
+            Err(std::env::VarError::NotPresent) => Ok(None),
+            Err(std::env::VarError::NotUnicode(_)) => Err(Error::Usage(format!(
+                "the environment variable {name} is not valid UTF-8"
+            ))),
+        }
     }
 }
 
 /// The specs directory: `--specs-dir`, `$OMNI_TOOL_SPECS`, `./tool-specs`.
-pub fn specs_dir(flag: Option<PathBuf>, env: &dyn Env) -> PathBuf {
-    flag.or_else(|| env.var("OMNI_TOOL_SPECS").map(PathBuf::from))
-        .unwrap_or_else(|| PathBuf::from("tool-specs"))
+pub fn specs_dir(flag: Option<PathBuf>, env: &dyn Env) -> Result<PathBuf, Error> {
+    Ok(match flag {
+        Some(dir) => dir,
+        None => env
+            .var("OMNI_TOOL_SPECS")?
+            .map_or_else(|| PathBuf::from("tool-specs"), PathBuf::from),
+    })
 }
 
 /// The rule for tool ids (spec `id` and TOOL_ID): `[a-z0-9_-]+`.
@@ -139,36 +151,38 @@ pub fn generate_run_id() -> String {
 
 /// Reads `JSON`, `@file` or `-` (stdin).
 pub fn read_document(arg: &str, flag: &str) -> Result<Document, Error> {
+    let cap = crate::files::MAX_DOCUMENT;
     if arg == "-" {
-        let mut text = String::new();
-        std::io::stdin()
-            .read_to_string(&mut text)
+        let bytes = crate::files::read_capped(std::io::stdin().lock(), cap)
             .map_err(|err| Error::Usage(format!("cannot read {flag} from stdin: {err}")))?;
         return Ok(Document {
             source: format!("{flag} (stdin)"),
-            text,
+            bytes,
             from_file: false,
         });
     }
     if let Some(path) = arg.strip_prefix('@') {
-        let text = std::fs::read_to_string(path)
+        let bytes = crate::files::read_regular(Path::new(path), cap)
             .map_err(|err| Error::Usage(format!("cannot read {flag} file \"{path}\": {err}")))?;
         return Ok(Document {
             source: path.to_string(),
-            text,
+            bytes,
             from_file: true,
         });
     }
     Ok(Document {
         source: flag.to_string(),
-        text: arg.to_string(),
+        bytes: arg.as_bytes().to_vec(),
         from_file: false,
     })
 }
 
 impl Contract {
     pub fn read(req: RunRequest, env: &dyn Env) -> Result<Self, Error> {
-        let tool_id = req.tool_id.or_else(|| env.var("TOOL_ID"));
+        let tool_id = match req.tool_id {
+            Some(id) => Some(id),
+            None => env.var("TOOL_ID")?,
+        };
         if let Some(id) = &tool_id
             && !valid_tool_id(id)
         {
@@ -178,14 +192,18 @@ impl Contract {
         }
         let spec_path = match (req.spec, &tool_id) {
             (Some(path), _) => path,
-            (None, Some(id)) => specs_dir(req.specs_dir, env).join(format!("{id}.yaml")),
+            (None, Some(id)) => specs_dir(req.specs_dir, env)?.join(format!("{id}.yaml")),
             (None, None) => {
                 return Err(Error::Usage(
                     "no tool given: pass --spec FILE or a TOOL_ID (argument or environment)".into(),
                 ));
             }
         };
-        let run_id = match req.run_id.or_else(|| env.var("RUN_ID")) {
+        let run_id = match req.run_id {
+            Some(id) => Some(id),
+            None => env.var("RUN_ID")?,
+        };
+        let run_id = match run_id {
             Some(id) if valid_run_id(&id) => id,
             Some(id) => {
                 return Err(Error::Usage(format!(
@@ -199,7 +217,10 @@ impl Contract {
             Some(arg) => read_document(&arg, "--inputs")?,
             None => Document {
                 source: "INPUTS_JSON".into(),
-                text: env.var("INPUTS_JSON").unwrap_or_else(|| "{}".into()),
+                bytes: env
+                    .var("INPUTS_JSON")?
+                    .unwrap_or_else(|| "{}".into())
+                    .into_bytes(),
                 from_file: false,
             },
         };
@@ -207,13 +228,16 @@ impl Contract {
             Some(arg) => read_document(&arg, "--resources")?,
             None => Document {
                 source: "RESOURCES_JSON".into(),
-                text: env.var("RESOURCES_JSON").unwrap_or_else(|| "{}".into()),
+                bytes: env
+                    .var("RESOURCES_JSON")?
+                    .unwrap_or_else(|| "{}".into())
+                    .into_bytes(),
                 from_file: false,
             },
         };
         let result_uri = match req.result_uri {
             Some(uri) => Some(uri),
-            None => match (env.var("S3_RESULT_URI"), env.var("RESULT_URI")) {
+            None => match (env.var("S3_RESULT_URI")?, env.var("RESULT_URI")?) {
                 (Some(a), Some(b)) if a != b => {
                     return Err(Error::Usage(format!(
                         "S3_RESULT_URI (\"{a}\") and RESULT_URI (\"{b}\") differ; set one"
@@ -257,8 +281,8 @@ mod tests {
 
     struct MapEnv(HashMap<&'static str, &'static str>);
     impl Env for MapEnv {
-        fn var(&self, name: &str) -> Option<String> {
-            self.0.get(name).map(|v| v.to_string())
+        fn var(&self, name: &str) -> Result<Option<String>, Error> {
+            Ok(self.0.get(name).map(|v| v.to_string()))
         }
     }
 

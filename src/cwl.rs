@@ -30,6 +30,26 @@ fn lossy<S: Serializer>(path: &Option<PathBuf>, s: S) -> Result<S::Ok, S::Error>
     }
 }
 
+/// The fields of a File object, as templates see them.
+pub const FILE_FIELDS: &[&str] = &[
+    "class",
+    "location",
+    "path",
+    "basename",
+    "dirname",
+    "nameroot",
+    "nameext",
+    "size",
+    "format",
+    "checksum",
+    "secondaryFiles",
+];
+
+/// The fields of a Directory object, as templates see them.
+pub const DIRECTORY_FIELDS: &[&str] = &[
+    "class", "location", "path", "basename", "dirname", "format", "listing",
+];
+
 /// A CWL File object.
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct FileObject {

@@ -74,12 +74,31 @@ impl Problem {
     }
 }
 
+/// Control characters written as escapes (`\n`, `\u{1b}`): text from a
+/// spec or an input can never start a line of its own, forge an
+/// annotation, or drive the terminal.
+pub fn printable(text: &str) -> std::borrow::Cow<'_, str> {
+    if !text.chars().any(char::is_control) {
+        return text.into();
+    }
+    text.chars()
+        .map(|c| {
+            if c.is_control() {
+                c.escape_debug().to_string()
+            } else {
+                c.to_string()
+            }
+        })
+        .collect::<String>()
+        .into()
+}
+
 impl fmt::Display for Problem {
     /// `file:line:column: path: message; hint`, leaving out what is unknown.
     fn fmt(&self, f: &mut fmt::Formatter) -> fmt::Result {
         let mut position = String::new();
         if let Some(file) = &self.file {
-            position.push_str(file);
+            position.push_str(&printable(file));
         }
         if let Some(line) = self.line {
             let _ = write!(position, ":{line}");
@@ -91,9 +110,9 @@ impl fmt::Display for Problem {
             write!(f, "{position}: ")?;
         }
         if !self.path.is_empty() {
-            write!(f, "{}: ", self.path)?;
+            write!(f, "{}: ", printable(&self.path))?;
         }
-        f.write_str(&self.text())
+        f.write_str(&printable(&self.text()))
     }
 }
 
@@ -160,6 +179,12 @@ mod tests {
         assert_eq!(Problem::new("", "bad").to_string(), "bad");
         let hinted = Problem::new("", "bad").with_hint(Some("did you mean `good`?".into()));
         assert_eq!(hinted.to_string(), "bad; did you mean `good`?");
+    }
+
+    #[test]
+    fn control_characters_cannot_start_a_line() {
+        let d = Problem::new("inputs.a\n::error::forged", "bad\u{1b}[31m");
+        assert_eq!(d.to_string(), "inputs.a\\n::error::forged: bad\\u{1b}[31m");
     }
 
     #[test]

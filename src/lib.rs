@@ -4,8 +4,8 @@
 //! results → store.
 //!
 //! The stages build on a ground floor that imports none of them: `error`,
-//! `diag`, `suggest`, `yaml`, `uri`, `types`, `value`, `cwl`, `template`,
-//! `workdir` and `objects` (the object-store client). `run` sequences the
+//! `diag`, `suggest`, `yaml`, `json`, `files`, `uri`, `types`, `value`,
+//! `cwl`, `template`, `workdir` and `objects` (the object-store client). `run` sequences the
 //! stages; `app` is the binary's entry, `cli` its only clap user.
 //!
 //! Public for the binary, the tests and the fuzz targets: `app` (the entry
@@ -20,7 +20,9 @@ mod cwl;
 mod diag;
 mod error;
 mod exec;
+mod files;
 pub mod inputs;
+mod json;
 mod objects;
 mod render;
 mod results;

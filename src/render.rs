@@ -84,26 +84,47 @@ pub fn render(
         tool_id: &spec.id,
         workdir: workdir.display().to_string(),
     }));
+    // Rendering runs under a memory budget (`template::bounded`).
+    let command = spec.command.clone();
+    let env_templates: Vec<(String, String)> = spec
+        .env
+        .iter()
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect();
+    let rendered = template::bounded(move || {
+        let command = match &command {
+            Command::Shell(source) => template::shell(source, &ctx)
+                .map(Rendered::Shell)
+                .map_err(|err| ("command".to_string(), err))?,
+            Command::Argv(sources) => template::argv(sources, &ctx)
+                .map(Rendered::Argv)
+                .map_err(|err| ("argv".to_string(), err))?,
+        };
+        let mut env = Vec::new();
+        for (name, source) in env_templates {
+            let value =
+                template::env_value(&source, &ctx).map_err(|err| (format!("env.{name}"), err))?;
+            env.push((name, value));
+        }
+        Ok(Plan { command, env })
+    });
     // Inputs were validated already, so a template that fails to render is
     // the spec's fault (a filter misused, an attribute that is not there).
-    let template_error = |path: &str, err: minijinja::Error| {
-        Error::InvalidSpec(vec![
-            Problem::new(path, template::describe_error(&err)).in_file(&spec.source),
-        ])
+    let problem = |path: &str, message: String| {
+        Error::InvalidSpec(vec![Problem::new(path, message).in_file(&spec.source)])
     };
-    let command = match &spec.command {
-        Command::Shell(source) => template::shell(source, &ctx)
-            .map(Rendered::Shell)
-            .map_err(|err| template_error("command", err))?,
-        Command::Argv(sources) => template::argv(sources, &ctx)
-            .map(Rendered::Argv)
-            .map_err(|err| template_error("argv", err))?,
-    };
-    let mut env = Vec::new();
-    for (name, source) in &spec.env {
-        let value = template::env_value(source, &ctx)
-            .map_err(|err| template_error(&format!("env.{name}"), err))?;
-        env.push((name.clone(), value));
+    match rendered {
+        Ok(Ok(plan)) => Ok(plan),
+        Ok(Err((path, err))) => Err(problem(&path, template::describe_error(&err))),
+        Err(template::Unfinished::Exceeded) => Err(problem(
+            "command",
+            format!(
+                "rendering the templates took more than {} MiB of memory; they were stopped",
+                template::BUDGET >> 20
+            ),
+        )),
+        Err(template::Unfinished::Failed) => {
+            Err(Error::Internal("the template renderer failed".into()))
+        }
     }
-    Ok(Plan { command, env })
 }

@@ -70,7 +70,7 @@ impl InputSpec {
     }
 }
 
-#[derive(Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Command {
     /// One template run by `/bin/sh -c`, every value shell-quoted.
     Shell(String),
@@ -129,7 +129,7 @@ pub fn load_for_run(path: &Path) -> Result<Spec, Error> {
 /// naming the file.
 pub fn load(path: &Path) -> Result<Spec, Vec<Problem>> {
     let source = path.display().to_string();
-    let bytes = std::fs::read(path).map_err(|err| {
+    let bytes = crate::files::read_regular(path, crate::files::MAX_SPEC).map_err(|err| {
         vec![Problem::new("", format!("cannot read the spec: {err}")).in_file(&source)]
     })?;
     let Ok(text) = String::from_utf8(bytes) else {

@@ -8,9 +8,11 @@
 //! shell syntax. Ground floor: it knows templates, not specs, and must not
 //! execute anything.
 
+mod budget;
 mod check;
 
-pub use check::{check, describe_error};
+pub use budget::{BUDGET, Unfinished, bounded};
+pub use check::{Names, check, describe_error};
 
 use std::cell::Cell;
 use std::fmt::Write as _;
@@ -135,7 +137,7 @@ fn scalar_text(value: &Value) -> Result<Option<String>, Error> {
         ValueKind::Undefined | ValueKind::None => return Ok(None),
         ValueKind::Bool => if value.is_true() { "true" } else { "false" }.to_string(),
         ValueKind::String => value.as_str().unwrap_or_default().to_string(),
-        ValueKind::Number => value.to_string(),
+        ValueKind::Number => number_text(value),
         ValueKind::Map => match path_of(value) {
             Some(path) => return scalar_text(&path),
             None => serde_json::to_string(value).map_err(|err| {
@@ -154,6 +156,19 @@ fn scalar_text(value: &Value) -> Result<Option<String>, Error> {
         return Err(nul_error());
     }
     Ok(Some(text))
+}
+
+/// A number as written in JSON: integers as they are, floats in the
+/// shortest form that reads back to the same value (`1e-30`, not thirty
+/// zeros; `10.0` stays `10.0`).
+fn number_text(value: &Value) -> String {
+    if value.is_integer() {
+        return value.to_string();
+    }
+    f64::try_from(value.clone())
+        .ok()
+        .and_then(serde_json::Number::from_f64)
+        .map_or_else(|| value.to_string(), |n| n.to_string())
 }
 
 fn is_list(value: &Value) -> bool {

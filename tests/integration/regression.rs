@@ -688,3 +688,194 @@ fn usage_is_the_tools_own() {
     let rss = ran.json()["usage"]["max_rss_kb"].as_i64().unwrap();
     assert!(rss < 100_000, "max_rss_kb {rss} is not the tool's");
 }
+
+/// A contract variable that is not UTF-8 was silently ignored: with a bad
+/// INPUTS_JSON the defaults ran and the job "succeeded".
+#[test]
+fn a_contract_variable_that_is_not_utf8_is_a_usage_error() {
+    use std::os::unix::ffi::OsStrExt;
+    let bad = std::ffi::OsStr::from_bytes(b"{\"text\": \"\xff\"}");
+    for var in ["INPUTS_JSON", "RUN_ID", "TOOL_ID"] {
+        Test::run(&["--spec", "tool-specs/echo_test.yaml"])
+            .env(var, bad)
+            .code(64)
+            .no_results()
+            .stderr_has(&format!("{var} is not valid UTF-8"))
+            .go();
+    }
+}
+
+/// A key given twice in INPUTS_JSON silently took the last value; `-0`
+/// was refused as an int; an `@file` that is not UTF-8 was a usage error
+/// without results.json.
+#[test]
+fn contract_documents_are_read_strictly() {
+    let ran = Test::run(&[
+        "--spec",
+        "tool-specs/echo_test.yaml",
+        "--inputs",
+        r#"{"text": "a", "text": "b"}"#,
+    ])
+    .code(65)
+    .go();
+    assert!(ran.message().contains("given twice"), "{}", ran.message());
+    Test::run(&[
+        "--spec",
+        "tool-specs/echo_test.yaml",
+        "--inputs",
+        r#"{"text": "a"}"#,
+        "--resources",
+        r#"{"cpu": 1, "cpu": 2}"#,
+    ])
+    .code(65)
+    .go();
+    let ran = Test::run(&[
+        "--spec",
+        "fixtures/specs/run/exit_code.yaml",
+        "--inputs",
+        r#"{"code": -0}"#,
+    ])
+    .go();
+    assert_eq!(ran.json()["inputs"]["code"], 0);
+    let dir = workdir();
+    let file = dir.path().join("inputs.json");
+    std::fs::write(&file, b"{\"text\": \"\xff\xfe\"}").unwrap();
+    let ran = Test::run(&["echo_test", "--inputs", &format!("@{}", file.display())])
+        .code(65)
+        .go();
+    assert!(ran.message().contains("not UTF-8"), "{}", ran.message());
+}
+
+/// `1e-30` came back as `1e-30` in results.json but rendered as thirty
+/// zeros and a one; large and small floats keep their value both ways.
+#[test]
+fn floats_keep_their_value() {
+    let ran = Test::run(&[
+        "--spec",
+        "fixtures/specs/run/floats.yaml",
+        "--inputs",
+        r#"{"x": 1e-30, "n": 7}"#,
+    ])
+    .go();
+    let doc = ran.json();
+    assert_eq!(doc["results"]["out"], "1e-30 7");
+    assert_eq!(doc["command"], "printf '%s %s\\n' '1e-30' '7'");
+    let ran = Test::run(&[
+        "--spec",
+        "fixtures/specs/run/floats.yaml",
+        "--inputs",
+        r#"{"x": 0.30000000000000004, "n": 0}"#,
+    ])
+    .go();
+    assert_eq!(ran.json()["results"]["out"], "0.30000000000000004 0");
+    assert_eq!(
+        ran.json()["inputs"]["x"].as_f64(),
+        Some(0.30000000000000004)
+    );
+}
+
+/// A part size outside S3's limits surfaced only after the tool ran, as a
+/// store error; it is refused up front.
+#[test]
+fn a_part_size_outside_the_stores_limits_is_refused_up_front() {
+    for size in ["1", "6000000000", "lots"] {
+        Test::run(&[
+            "echo_test",
+            "--inputs",
+            r#"{"text": "x"}"#,
+            "--result-uri",
+            "s3://bucket/r/",
+        ])
+        .env("S3_UPLOAD_PART_MIN_SIZE", size)
+        .code(64)
+        .no_results()
+        .stderr_has("S3_UPLOAD_PART_MIN_SIZE")
+        .go();
+    }
+}
+
+/// `validate /dev/zero` read without end, a FIFO spec hung `list`, and
+/// `--inputs @/dev/zero` likewise: only bounded regular files are read.
+#[test]
+fn only_bounded_regular_files_are_read() {
+    let started = Instant::now();
+    let ran = Test::new(&["validate", "/dev/zero"]).code(78).go();
+    assert!(ran.stdout.contains("not a regular file"), "{}", ran.stdout);
+    Test::new(&[
+        "validate",
+        "tool-specs/echo_test.yaml",
+        "--inputs",
+        "@/dev/zero",
+    ])
+    .code(64)
+    .go();
+    let dir = workdir();
+    nix::unistd::mkfifo(&dir.path().join("fifo.yaml"), nix::sys::stat::Mode::S_IRWXU).unwrap();
+    std::fs::copy(
+        "tool-specs/echo_test.yaml",
+        dir.path().join("echo_test.yaml"),
+    )
+    .unwrap();
+    let specs = dir.path().display().to_string();
+    let ran = Test::new(&["list", "--specs-dir", &specs]).code(78).go();
+    assert!(ran.stdout.starts_with("echo_test"), "{}", ran.stdout);
+    let big = dir.path().join("big.yaml");
+    std::fs::write(&big, "#".repeat(5 << 20)).unwrap();
+    Test::new(&["validate"]).arg(&big).code(78).go();
+    assert!(started.elapsed() < Duration::from_secs(20));
+}
+
+/// A template that doubled a string until memory ran out aborted the
+/// whole process, leaving no results.json.
+#[test]
+fn template_memory_is_bounded() {
+    let ran = Test::run(&[
+        "--spec",
+        "fixtures/specs/run/doubling.yaml",
+        "--inputs",
+        r#"{"s": "ab"}"#,
+    ])
+    .code(78)
+    .go();
+    assert!(ran.message().contains("MiB of memory"), "{}", ran.message());
+}
+
+/// An input written as `name:` with nothing under it validated and then
+/// failed every run; attributes a File does not have, unknown filters and
+/// tests, and loading other templates passed validate the same way.
+#[test]
+fn validate_finds_what_would_fail_every_run() {
+    for fixture in ["empty_entries", "template_names"] {
+        let ran = Test::new(&[
+            "validate",
+            &format!("fixtures/specs/invalid/{fixture}.yaml"),
+        ])
+        .code(78)
+        .go();
+        assert!(ran.stdout.contains("problem"), "{}", ran.stdout);
+    }
+}
+
+/// A spec key with a newline forged a `::error::` annotation, or any line,
+/// in validate's text output.
+#[test]
+fn validate_output_escapes_control_characters() {
+    let dir = workdir();
+    let spec = dir.path().join("forge.yaml");
+    std::fs::write(
+        &spec,
+        "id: x\ninputs:\n  \"a\\n::error file=x::forged\": {type: int}\ncommand: \"true\"\n",
+    )
+    .unwrap();
+    for format in ["text", "github"] {
+        let ran = Test::new(&["validate", "--format", format])
+            .arg(&spec)
+            .code(78)
+            .go();
+        assert!(
+            !ran.stdout.lines().any(|l| l.starts_with("::error file=x")),
+            "{}",
+            ran.stdout
+        );
+    }
+}

@@ -15,6 +15,7 @@ use crate::yaml::{Loc, Node, Value};
 
 pub(super) fn check_inputs(c: &mut Checker, node: &Node) -> IndexMap<String, InputSpec> {
     let mut inputs = IndexMap::new();
+    c.no_empty_entries(node, "inputs");
     let Some(entries) = c.mapping(node, "inputs", None) else {
         return inputs;
     };

@@ -7,8 +7,10 @@ mod outputs;
 use indexmap::IndexMap;
 
 use super::{Command, Requirements, ResourceDefaults, Spec};
+use crate::cwl::{DIRECTORY_FIELDS, FILE_FIELDS};
 use crate::diag::Problem;
 use crate::template::{self, CONTEXT_NAMES};
+use crate::types::BaseType;
 use crate::yaml::{Loc, Node, Value};
 
 pub const SPEC_KEYS: &[&str] = &[
@@ -106,6 +108,25 @@ impl Checker {
             }
         }
         Some(entries)
+    }
+
+    /// Inputs and outputs must each say what they are: `name:` with
+    /// nothing under it (usually a mis-indented `type:`) is an error, not
+    /// an absent entry.
+    pub(super) fn no_empty_entries(&mut self, node: &Node, section: &str) {
+        let Value::Map(pairs) = &node.value else {
+            return;
+        };
+        for (key, value) in pairs {
+            if let (Some(name), Value::Null) = (key.as_str(), &value.value) {
+                self.hinted(
+                    &join(section, name),
+                    key.loc,
+                    format!("`{name}` has no type"),
+                    Some("is `type:` indented under it?".into()),
+                );
+            }
+        }
     }
 
     pub(super) fn string(&mut self, node: &Node, path: &str) -> Option<String> {
@@ -291,7 +312,23 @@ fn check_root(c: &mut Checker, root: &Node) -> Option<Spec> {
         )) => pairs.iter().filter_map(|(k, _)| k.as_str()).collect(),
         _ => Vec::new(),
     };
+    let mut attributes: Vec<(&str, Vec<&str>)> = vec![
+        ("inputs", declared.clone()),
+        ("resources", RESOURCES_KEYS.to_vec()),
+    ];
+    for (name, input) in &inputs {
+        let fields = match (input.ty.base, input.ty.array) {
+            (BaseType::File, false) => FILE_FIELDS,
+            (BaseType::Directory, false) => DIRECTORY_FIELDS,
+            _ => continue,
+        };
+        attributes.push((name.as_str(), fields.to_vec()));
+    }
     declared.extend(CONTEXT_NAMES);
+    let names = template::Names {
+        declared,
+        attributes,
+    };
 
     let command = match (top.get("command"), top.get("argv")) {
         (Some(_), Some((key, _))) => {
@@ -311,7 +348,7 @@ fn check_root(c: &mut Checker, root: &Node) -> Option<Spec> {
                 c.error("command", node.loc, "the command is empty");
                 return None;
             }
-            check_template(c, &text, "command", node.loc, &declared);
+            check_template(c, &text, "command", node.loc, &names);
             Some(Command::Shell(text))
         }),
         (None, Some((_, node))) => c.string_list(node, "argv").and_then(|items| {
@@ -320,7 +357,7 @@ fn check_root(c: &mut Checker, root: &Node) -> Option<Spec> {
                 return None;
             }
             for (i, (text, loc)) in items.iter().enumerate() {
-                check_template(c, text, &format!("argv[{i}]"), *loc, &declared);
+                check_template(c, text, &format!("argv[{i}]"), *loc, &names);
             }
             Some(Command::Argv(items.into_iter().map(|(t, _)| t).collect()))
         }),
@@ -341,7 +378,7 @@ fn check_root(c: &mut Checker, root: &Node) -> Option<Spec> {
                 continue;
             }
             if let Some(text) = c.string(value, &path) {
-                check_template(c, &text, &path, value.loc, &declared);
+                check_template(c, &text, &path, value.loc, &names);
                 env.insert(name.to_string(), text);
             }
         }
@@ -367,8 +404,8 @@ fn check_root(c: &mut Checker, root: &Node) -> Option<Spec> {
     })
 }
 
-fn check_template(c: &mut Checker, text: &str, path: &str, loc: Loc, declared: &[&str]) {
-    for problem in template::check(text, declared) {
+fn check_template(c: &mut Checker, text: &str, path: &str, loc: Loc, names: &template::Names) {
+    for problem in template::check(text, names) {
         c.error(path, loc, problem);
     }
 }

@@ -12,6 +12,7 @@ use crate::yaml::Node;
 
 pub(super) fn check_outputs(c: &mut Checker, node: &Node) -> IndexMap<String, OutputSpec> {
     let mut outputs = IndexMap::new();
+    c.no_empty_entries(node, "outputs");
     let Some(entries) = c.mapping(node, "outputs", None) else {
         return outputs;
     };

@@ -1,0 +1,54 @@
+//! Reading the documents a user names (specs, `@file` inputs): regular
+//! files only, opened without blocking (a FIFO is refused, not waited on),
+//! and never more than a size cap (`/dev/zero` is refused, not read
+//! forever).
+//!
+//! Ground floor: bytes in, bytes out.
+
+use std::io::{self, Read};
+use std::os::unix::fs::OpenOptionsExt;
+use std::path::Path;
+
+/// The most a spec file may hold.
+pub const MAX_SPEC: u64 = 4 << 20;
+
+/// The most an inputs or resources document may hold.
+pub const MAX_DOCUMENT: u64 = 64 << 20;
+
+/// Reads a whole regular file of at most `cap` bytes.
+pub fn read_regular(path: &Path, cap: u64) -> io::Result<Vec<u8>> {
+    let file = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(nix::fcntl::OFlag::O_NONBLOCK.bits())
+        .open(path)?;
+    let meta = file.metadata()?;
+    if !meta.is_file() {
+        let what = if meta.is_dir() {
+            "a directory"
+        } else {
+            "not a regular file"
+        };
+        return Err(io::Error::new(io::ErrorKind::InvalidInput, what));
+    }
+    if meta.len() > cap {
+        return Err(too_large(cap));
+    }
+    read_capped(file, cap)
+}
+
+/// Reads a stream to its end, refusing more than `cap` bytes.
+pub fn read_capped(stream: impl Read, cap: u64) -> io::Result<Vec<u8>> {
+    let mut bytes = Vec::new();
+    stream.take(cap + 1).read_to_end(&mut bytes)?;
+    if bytes.len() as u64 > cap {
+        return Err(too_large(cap));
+    }
+    Ok(bytes)
+}
+
+fn too_large(cap: u64) -> io::Error {
+    io::Error::new(
+        io::ErrorKind::InvalidInput,
+        format!("larger than the limit of {} MiB", cap >> 20),
+    )
+}
