@@ -102,8 +102,8 @@ pub fn render(
         };
         let mut env = Vec::new();
         for (name, source) in env_templates {
-            let value =
-                template::env_value(&source, &ctx).map_err(|err| (format!("env.{name}"), err))?;
+            let value = template::env_value(&source, &ctx)
+                .map_err(|err| (format!("env.{name}"), template::Failure::Template(err)))?;
             env.push((name, value));
         }
         Ok(Plan { command, env })
@@ -115,7 +115,15 @@ pub fn render(
     };
     match rendered {
         Ok(Ok(plan)) => Ok(plan),
-        Ok(Err((path, err))) => Err(problem(&path, template::describe_error(&err))),
+        Ok(Err((path, template::Failure::Template(err)))) => {
+            Err(problem(&path, template::describe_error(&err)))
+        }
+        Ok(Err((path, template::Failure::Refused(template::Refusal::Spec(why))))) => {
+            Err(problem(&path, why))
+        }
+        Ok(Err((path, template::Failure::Refused(template::Refusal::Input(why))))) => {
+            Err(Error::InvalidInputs(vec![Problem::new(path, why)]))
+        }
         Err(template::Unfinished::Exceeded) => Err(problem(
             "command",
             format!(

@@ -180,7 +180,8 @@ pub fn check(source: &str, names: &Names) -> Vec<String> {
     if !problems.is_empty() {
         return problems;
     }
-    let env = super::environment(super::Mode::Shell);
+    // Verbatim output, so that `known` can read its answers.
+    let env = super::environment(super::Mode::Argv);
     let template = match env.template_from_str(source) {
         Ok(t) => t,
         Err(err) => return vec![describe_error(&err)],
@@ -212,6 +213,83 @@ pub fn check(source: &str, names: &Names) -> Vec<String> {
         ));
     }
     problems
+}
+
+/// The places in a `command:` template where no quoting makes a value safe
+/// (single quotes, backticks, `sh -c` scripts …), found by lexing the
+/// template's text with a marker for each `{{ … }}`. Every branch of
+/// every `{% if %}` is read, in order.
+pub fn check_shell(source: &str) -> Vec<String> {
+    if source.contains([super::shell::OPEN, super::shell::CLOSE]) {
+        return vec![
+            "the template contains Unicode noncharacters U+FDD0/U+FDD1, which are reserved".into(),
+        ];
+    }
+    let mut marked = String::new();
+    let mut places = Vec::new();
+    let mut skipping = false;
+    for token in tokenize(source, false, SyntaxConfig::default()) {
+        let Ok((token, span)) = token else {
+            // `check` reports syntax errors.
+            return Vec::new();
+        };
+        match token {
+            Token::TemplateData(text) if !skipping => marked.push_str(text),
+            Token::VariableStart => {
+                marked.push_str(&super::shell::marker(places.len()));
+                places.push((span.start_line, span.start_col + 1));
+                skipping = true;
+            }
+            Token::BlockStart => skipping = true,
+            Token::VariableEnd | Token::BlockEnd => skipping = false,
+            _ => {}
+        }
+    }
+    let lexed = super::shell::lex(marked.trim());
+    let mut problems = Vec::new();
+    for (index, context) in lexed.contexts.iter().enumerate() {
+        if let Some(super::shell::Context::Forbidden(why)) = context {
+            let (line, column) = places.get(index).copied().unwrap_or((0, 0));
+            problems.push(format!(
+                "a value {} is not allowed; {} (template line {line}, column {column})",
+                why.describe(),
+                why.hint()
+            ));
+        }
+    }
+    problems
+}
+
+/// The `argv:` elements that a shell or interpreter in the same argv takes
+/// as code, and that hold a value.
+pub fn check_argv(templates: &[String]) -> Vec<(usize, String)> {
+    let words: Vec<super::shell::Word> = templates
+        .iter()
+        .map(|t| {
+            let dynamic = t.contains("{{") || t.contains("{%");
+            super::shell::Word {
+                text: if dynamic { String::new() } else { t.clone() },
+                markers: if dynamic { vec![0] } else { Vec::new() },
+                started: true,
+            }
+        })
+        .collect();
+    let Some(runs) = super::shell::code_words(&words) else {
+        return Vec::new();
+    };
+    runs.code
+        .iter()
+        .filter(|&&k| words.get(k).is_some_and(|w| !w.markers.is_empty()))
+        .map(|&k| {
+            (
+                k,
+                format!(
+                    "this argument is code that `{p}` runs; a value in it is not allowed: pass the value as an argument of its own after the script (`{p}`, `-c`, `echo \"$1\"`, `{p}`, `{{{{ x }}}}`) or via `env`",
+                    p = runs.program,
+                ),
+            )
+        })
+        .collect()
 }
 
 /// Whether the environment knows a filter or test: asked of minijinja

@@ -10,12 +10,13 @@
 
 mod budget;
 mod check;
+mod shell;
 
 pub use budget::{BUDGET, Unfinished, bounded};
-pub use check::{Names, check, describe_error};
+pub use check::{Names, check, check_argv, check_shell, describe_error};
+pub use shell::Refusal;
 
 use std::cell::Cell;
-use std::fmt::Write as _;
 
 use minijinja::value::ValueKind;
 use minijinja::{
@@ -45,6 +46,8 @@ thread_local! {
     /// none: an argv element that renders empty only from absent optional
     /// inputs is dropped, while an empty string given on purpose is kept.
     static EMITTED: Cell<bool> = const { Cell::new(false) };
+    /// The values of a shell command being rendered, by marker index.
+    static PIECES: std::cell::RefCell<Vec<shell::Piece>> = const { std::cell::RefCell::new(Vec::new()) };
 }
 
 /// The one place templates are configured: strict undefined, no HTML
@@ -57,7 +60,7 @@ pub fn environment(mode: Mode) -> Environment<'static> {
     env.set_fuel(Some(5_000_000));
     match mode {
         Mode::Shell => env.set_formatter(|out: &mut Output, _: &mut State, value: &Value| {
-            write_quoted(out, value)
+            write_marker(out, value)
         }),
         Mode::Argv => env.set_formatter(|out: &mut Output, _: &mut State, value: &Value| {
             write_verbatim(out, value)
@@ -67,18 +70,37 @@ pub fn environment(mode: Mode) -> Environment<'static> {
     env
 }
 
-/// Renders a `command:` template: every value shell-quoted.
-pub fn shell(source: &str, ctx: &Value) -> Result<String, Error> {
-    let text = environment(Mode::Shell).render_str(source, ctx)?;
-    Ok(text.trim().to_string())
+/// Why a template did not render.
+#[derive(Debug)]
+pub enum Failure {
+    /// minijinja's error: syntax, an undefined name, a filter misused …
+    Template(Error),
+    /// A value refused where the template puts it (`shell::Refusal`).
+    Refused(shell::Refusal),
+}
+
+impl From<Error> for Failure {
+    fn from(err: Error) -> Self {
+        Failure::Template(err)
+    }
+}
+
+/// Renders a `command:` template: every value quoted for the place it
+/// lands in the shell text (`shell::place`), or refused there.
+pub fn shell(source: &str, ctx: &Value) -> Result<String, Failure> {
+    PIECES.with(|p| p.borrow_mut().clear());
+    let marked = environment(Mode::Shell).render_str(source, ctx);
+    let pieces = PIECES.with(|p| std::mem::take(&mut *p.borrow_mut()));
+    shell::place(marked?.trim(), &pieces).map_err(Failure::Refused)
 }
 
 /// Renders `argv:` templates, one argument each: an array value becomes one
 /// argument per element, and an element that renders empty only from
 /// absent optional inputs is dropped.
-pub fn argv(templates: &[String], ctx: &Value) -> Result<Vec<String>, Error> {
+pub fn argv(templates: &[String], ctx: &Value) -> Result<Vec<String>, Failure> {
     let env = environment(Mode::Argv);
     let mut args = Vec::new();
+    let mut words = Vec::new();
     for (i, source) in templates.iter().enumerate() {
         EMITTED.with(|e| e.set(false));
         let text = env.render_str(source, ctx)?;
@@ -86,10 +108,43 @@ pub fn argv(templates: &[String], ctx: &Value) -> Result<Vec<String>, Error> {
         if text.is_empty() && !literal && !EMITTED.with(Cell::get) && i > 0 {
             continue;
         }
-        if text.contains(SPLIT) {
-            args.extend(text.split(SPLIT).map(str::to_string));
+        let emitted = EMITTED.with(Cell::get);
+        let parts: Vec<String> = if text.contains(SPLIT) {
+            text.split(SPLIT).map(str::to_string).collect()
         } else {
-            args.push(text);
+            vec![text]
+        };
+        for part in parts {
+            words.push(shell::Word {
+                markers: if emitted {
+                    vec![args.len()]
+                } else {
+                    Vec::new()
+                },
+                text: if emitted { String::new() } else { part.clone() },
+                started: true,
+            });
+            args.push(part);
+        }
+    }
+    // No shell parses argv, but a shell or interpreter in it may take one
+    // argument as code: a value there is refused as in a command.
+    if let Some(runs) = shell::code_words(&words) {
+        let refused = |k: usize| words.get(k).is_some_and(|w| !w.markers.is_empty());
+        if let Some(&k) = runs.code.iter().find(|&&k| refused(k)) {
+            return Err(Failure::Refused(shell::Refusal::Spec(format!(
+                "argument {k} is code that `{}` runs, and holds a value ({})",
+                runs.program,
+                shell::Forbidden::Code(runs.program.clone()).hint()
+            ))));
+        }
+        if let Some(k) = runs.operand.filter(|&k| refused(k))
+            && args.get(k).is_some_and(|a| a.starts_with('-'))
+        {
+            return Err(Failure::Refused(shell::Refusal::Input(format!(
+                "argument {k} is a value starting with `-` where `{}` would read it as an option",
+                runs.program
+            ))));
         }
     }
     Ok(args)
@@ -175,46 +230,35 @@ fn is_list(value: &Value) -> bool {
     matches!(value.kind(), ValueKind::Seq | ValueKind::Iterable)
 }
 
-fn write_quoted(out: &mut Output, value: &Value) -> Result<(), Error> {
-    if is_list(value) {
-        let mut first = true;
-        for item in value.try_iter()? {
-            let mut piece = String::new();
-            quoted_into(&mut piece, &item)?;
-            if piece.is_empty() {
-                continue;
-            }
-            if !first {
-                out.write_char(' ').map_err(fmt_error)?;
-            }
-            first = false;
-            out.write_str(&piece).map_err(fmt_error)?;
-        }
-        return Ok(());
-    }
-    let mut piece = String::new();
-    quoted_into(&mut piece, value)?;
-    out.write_str(&piece).map_err(fmt_error)
+/// Shell mode: keeps the value aside and writes its marker, so that
+/// `shell::place` can quote it for where it lands.
+fn write_marker(out: &mut Output, value: &Value) -> Result<(), Error> {
+    let mut piece = shell::Piece::default();
+    collect_items(&mut piece.items, value)?;
+    let index = PIECES.with(|p| {
+        let mut pieces = p.borrow_mut();
+        pieces.push(piece);
+        pieces.len() - 1
+    });
+    out.write_str(&shell::marker(index)).map_err(fmt_error)
 }
 
-fn quoted_into(out: &mut String, value: &Value) -> Result<(), Error> {
+/// A value's words: its elements for a list (nested lists flattened),
+/// nothing for none.
+fn collect_items(items: &mut Vec<shell::Item>, value: &Value) -> Result<(), Error> {
     if is_list(value) {
-        let mut parts = Vec::new();
         for item in value.try_iter()? {
-            let mut piece = String::new();
-            quoted_into(&mut piece, &item)?;
-            if !piece.is_empty() {
-                parts.push(piece);
-            }
+            collect_items(items, &item)?;
         }
-        out.push_str(&parts.join(" "));
         return Ok(());
     }
-    match (value.kind(), scalar_text(value)?) {
-        (_, None) => {}
-        // `true`/`false` are plain words; quoting them would change nothing.
-        (ValueKind::Bool, Some(text)) => out.push_str(&text),
-        (_, Some(text)) => out.push_str(&quote(&text)),
+    if let Some(text) = scalar_text(value)? {
+        let kind = match value.kind() {
+            ValueKind::Bool => shell::ItemKind::Bool,
+            ValueKind::Number if value.is_integer() => shell::ItemKind::Int,
+            _ => shell::ItemKind::Other,
+        };
+        items.push(shell::Item { text, kind });
     }
     Ok(())
 }

@@ -26,6 +26,10 @@ fn hostile() -> impl Strategy<Value = String> {
         Just("*".to_string()),
         Just("-".to_string()),
         Just("$HOME".to_string()),
+        Just("$(touch pwned)".to_string()),
+        Just("`touch pwned`".to_string()),
+        Just("EOF".to_string()),
+        Just("\t".to_string()),
         Just(" ".to_string()),
         "[^\u{0}]{0,4}",
     ];
@@ -42,6 +46,44 @@ fn sh_output(script: &str) -> Vec<u8> {
         .stdout
 }
 
+/// Runs a rendered script in a fresh directory; returns its stdout and
+/// whether anything (`pwned`) was created there.
+fn sh_in_dir(script: &str) -> (Vec<u8>, bool) {
+    let dir = crate::util::workdir();
+    let out = Process::new("/bin/sh")
+        .arg("-c")
+        .arg(script)
+        .current_dir(dir.path())
+        .env_clear()
+        .output()
+        .unwrap()
+        .stdout;
+    (out, dir.path().join("pwned").exists())
+}
+
+/// Every place a value may go in a shell command, and what the command
+/// prints for a value `s`: quoting for each place must give it back
+/// exactly and run nothing.
+type Place = (&'static str, fn(&str) -> String);
+
+const PLACES: &[Place] = &[
+    ("printf '%s' {{ s }}", |s| s.to_string()),
+    ("printf '%s' x{{ s }}y", |s| format!("x{s}y")),
+    ("printf '%s' \"{{ s }}\"", |s| s.to_string()),
+    ("printf '%s' \"<{{ s }}|$HOME>\"", |s| format!("<{s}|>")),
+    ("printf '%s' \"$(printf '%s' {{ s }})\"", |s| {
+        s.trim_end_matches('\n').to_string()
+    }),
+    ("printf '%s' $(printf '%s' \"{{ s }}\" | wc -c)", |s| {
+        s.len().to_string()
+    }),
+    ("sh -c 'printf \"%s\" \"$1\"' sh {{ s }}", |s| s.to_string()),
+    ("X={{ s }}; printf '%s' \"$X\"", |s| s.to_string()),
+    ("cat <<EOF\n{{ s }}\nEOF", |s| format!("{s}\n")),
+    ("cat <<'EOF'\n{{ s }}\nEOF", |s| format!("{s}\n")),
+    ("cat <<-E\n\t[{{ s }}]\n\tE", |s| format!("[{s}]\n")),
+];
+
 proptest! {
     #![proptest_config(ProptestConfig::with_cases(200))]
 
@@ -55,6 +97,24 @@ proptest! {
     fn shell_mode_concatenation_stays_one_word(s in hostile()) {
         let script = template::shell("printf '<%s>' {{ s }}/{{ s }} {{ xs }}", &ctx(&s)).unwrap();
         prop_assert_eq!(sh_output(&script), format!("<{s}/{s}><{s}><{s}>").into_bytes());
+    }
+
+    #[test]
+    fn every_accepted_place_gives_values_back(s in hostile()) {
+        for (template, expected) in PLACES {
+            let Ok(script) = template::shell(template, &ctx(&s)) else {
+                // Refused: only a value that would end a here-document early.
+                prop_assert!(template.contains("<<"), "{template} refused {s:?}");
+                continue;
+            };
+            let (out, created) = sh_in_dir(&script);
+            prop_assert!(!created, "{template} with {s:?} ran something: {script}");
+            let expected = expected(&s);
+            // `cat <<-` strips leading tabs of every line, ours included.
+            if !template.contains("<<-") || !s.contains('\n') {
+                prop_assert_eq!(String::from_utf8_lossy(&out), expected, "{} → {}", template, script);
+            }
+        }
     }
 
     #[test]

@@ -879,3 +879,57 @@ fn validate_output_escapes_control_characters() {
         );
     }
 }
+
+/// Single-quoting only protects a value in an unquoted word: `echo "Hi
+/// {{ name }}"`, a here-document and `sh -c '… {{ x }} …'` all ran `$(…)`
+/// from an input, and validate said nothing. Every place the shell allows
+/// a value is quoted for that place; every other place is refused by
+/// validate with its template line and column.
+#[test]
+fn values_are_quoted_for_the_place_they_land_in() {
+    let hostile = "a $(touch pwned) `touch pwned` \"q\" 'x' \\ $HOME\n;|&<>*";
+    let inputs = json!({ "s": hostile }).to_string();
+    let ran = Test::run(&[
+        "--spec",
+        "fixtures/specs/run/contexts.yaml",
+        "--inputs",
+        &inputs,
+        "--keep-workdir",
+    ])
+    .go();
+    let expected = format!(
+        "[{h}][{h}][<{h}>][{t}][{h}][{h}]\n[{h}]\n",
+        h = hostile,
+        t = hostile.trim_end_matches('\n')
+    );
+    assert_eq!(
+        ran.json()["results"]["out"],
+        expected.trim_end_matches('\n')
+    );
+    assert!(!ran.workdir().join("pwned").exists(), "a value ran");
+    // Where no quoting helps, validate refuses the spec, naming each place.
+    for fixture in ["shell_contexts", "argv_code"] {
+        let ran = Test::new(&[
+            "validate",
+            &format!("fixtures/specs/invalid/{fixture}.yaml"),
+        ])
+        .code(78)
+        .go();
+        assert!(ran.stdout.contains("is not allowed"), "{}", ran.stdout);
+    }
+    // A value that would end a here-document early is the input's fault.
+    let inputs = json!({ "s": "x\nEOF\ntouch pwned" }).to_string();
+    let ran = Test::run(&[
+        "--spec",
+        "fixtures/specs/run/contexts.yaml",
+        "--inputs",
+        &inputs,
+    ])
+    .code(65)
+    .go();
+    assert!(
+        ran.message().contains("delimiter `EOF`"),
+        "{}",
+        ran.message()
+    );
+}

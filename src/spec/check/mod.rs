@@ -349,6 +349,9 @@ fn check_root(c: &mut Checker, root: &Node) -> Option<Spec> {
                 return None;
             }
             check_template(c, &text, "command", node.loc, &names);
+            for problem in template::check_shell(&text) {
+                c.error("command", node.loc, problem);
+            }
             Some(Command::Shell(text))
         }),
         (None, Some((_, node))) => c.string_list(node, "argv").and_then(|items| {
@@ -358,6 +361,10 @@ fn check_root(c: &mut Checker, root: &Node) -> Option<Spec> {
             }
             for (i, (text, loc)) in items.iter().enumerate() {
                 check_template(c, text, &format!("argv[{i}]"), *loc, &names);
+            }
+            let templates: Vec<String> = items.iter().map(|(t, _)| t.clone()).collect();
+            for (i, problem) in template::check_argv(&templates) {
+                c.error(&format!("argv[{i}]"), items[i].1, problem);
             }
             Some(Command::Argv(items.into_iter().map(|(t, _)| t).collect()))
         }),
