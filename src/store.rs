@@ -13,7 +13,7 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use futures::StreamExt;
 
-use crate::error::Error;
+use crate::error::{Error, Fault};
 use crate::exec::Interrupts;
 use crate::objects::{Cancel, Store};
 use crate::results::Results;
@@ -69,6 +69,17 @@ impl Storing<'_> {
             failure = Some(err);
         }
         results.finish(failure.as_ref().or(error), None, self.started);
+        // A store that stayed unreachable for a whole retry budget would only
+        // take another one to refuse results.json too.
+        if let Some(
+            failure @ Error::Store {
+                fault: Fault::Transient,
+                ..
+            },
+        ) = failure
+        {
+            return Err(failure);
+        }
         let body = results.to_json().into_bytes();
         let put = store.put_bytes(&self.target.results_key, body, "application/json");
         let put = if stopped {

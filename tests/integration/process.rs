@@ -3,13 +3,7 @@
 use std::io::Read;
 use std::time::{Duration, Instant};
 
-use crate::util::{Ran, Test, omni_std, workdir};
-
-fn alive(pid: i32) -> bool {
-    // Signal 0 checks existence; a zombie counts as gone.
-    let status = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
-    !status.is_empty() && !status.contains(") Z ")
-}
+use crate::util::{Ran, Test, alive, omni_std, start_sleeper, workdir};
 
 fn read_pid(workdir: &str) -> i32 {
     std::fs::read_to_string(format!("{workdir}/bg.pid"))
@@ -63,34 +57,7 @@ fn the_time_limit_comes_from_resources_too() {
 #[test]
 fn sigterm_is_forwarded_and_leaves_no_orphans() {
     let base = workdir();
-    let mut child = omni_std()
-        .args([
-            "run",
-            "--spec",
-            "fixtures/specs/run/sleep.yaml",
-            "--inputs",
-            r#"{"secs": 60}"#,
-            "--run-id",
-            "term",
-            "--workdir",
-        ])
-        .arg(base.path())
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .unwrap();
-    // Wait for the tool to start (its pid file appears).
-    let pid_file = base.path().canonicalize().unwrap().join("term/bg.pid");
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while !pid_file.exists() && Instant::now() < deadline {
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    std::thread::sleep(Duration::from_millis(100));
-    let bg: i32 = std::fs::read_to_string(&pid_file)
-        .unwrap()
-        .trim()
-        .parse()
-        .unwrap();
+    let (mut child, bg) = start_sleeper(base.path(), "term");
     assert!(alive(bg));
     crate::util::sigterm(&child);
     let status = child.wait().unwrap();

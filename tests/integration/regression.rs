@@ -9,7 +9,7 @@ use serde_json::{Value, json};
 use crate::proxy::Proxy;
 use crate::servers::{AZURITE_ACCOUNT, Azurite, S3, http};
 use crate::stores::{every_store, launch, read_file};
-use crate::util::{Ran, Test, omni_std, signal, workdir};
+use crate::util::{Ran, Test, alive, children, omni_std, signal, start_sleeper, workdir};
 
 /// `--runner k8s` used to create a work directory and fail later with a
 /// results.json; an unknown runner is a bad command line, refused by clap
@@ -463,11 +463,6 @@ fn globs_follow_no_directory_links_and_take_any_name() {
     assert_eq!(ran.json()["results"]["all"].as_array().unwrap().len(), 1);
 }
 
-fn alive(pid: i32) -> bool {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
-    !status.is_empty() && !status.contains(") Z ")
-}
-
 /// A process that escaped the tool's group (`setsid`) and kept stdout open
 /// held the launcher until it ended; it also outlived the run.
 #[test]
@@ -502,33 +497,8 @@ fn sighup_and_sigquit_stop_the_run_like_sigterm() {
         (nix::sys::signal::Signal::SIGQUIT, 131),
     ] {
         let base = workdir();
-        let child = omni_std()
-            .args([
-                "run",
-                "--spec",
-                "fixtures/specs/run/sleep.yaml",
-                "--inputs",
-                r#"{"secs": 60}"#,
-                "--run-id",
-                "hup",
-                "--workdir",
-            ])
-            .arg(base.path())
-            .stdout(std::process::Stdio::piped())
-            .stderr(std::process::Stdio::piped())
-            .spawn()
-            .unwrap();
-        let pid_file = base.path().canonicalize().unwrap().join("hup/bg.pid");
-        let deadline = Instant::now() + Duration::from_secs(10);
-        while !pid_file.exists() && Instant::now() < deadline {
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        std::thread::sleep(Duration::from_millis(100));
-        let bg: i32 = std::fs::read_to_string(&pid_file)
-            .unwrap()
-            .trim()
-            .parse()
-            .unwrap();
+        let (child, bg) = start_sleeper(base.path(), "hup");
+        assert!(alive(bg));
         signal(&child, sig);
         let ran = Ran::from_output(child.wait_with_output().unwrap(), code, true);
         assert_eq!(ran.json()["error"]["kind"], "signalled");
@@ -558,7 +528,7 @@ fn a_killed_launcher_takes_its_tool_along() {
     let launcher = child.id();
     let deadline = Instant::now() + Duration::from_secs(10);
     let tool = loop {
-        let found = crate::regression::children(launcher);
+        let found = children(launcher);
         if let Some(pid) = found.first() {
             break *pid;
         }
@@ -572,23 +542,6 @@ fn a_killed_launcher_takes_its_tool_along() {
         std::thread::sleep(Duration::from_millis(20));
     }
     assert!(!alive(tool), "the tool {tool} outlived its launcher");
-}
-
-/// The processes whose parent is `parent`.
-pub fn children(parent: u32) -> Vec<i32> {
-    std::fs::read_dir("/proc")
-        .unwrap()
-        .filter_map(|e| e.ok()?.file_name().to_str()?.parse::<i32>().ok())
-        .filter(|pid| {
-            std::fs::read_to_string(format!("/proc/{pid}/stat"))
-                .ok()
-                .and_then(|stat| {
-                    let (_, rest) = stat.rsplit_once(')')?;
-                    rest.split_whitespace().nth(1)?.parse::<u32>().ok()
-                })
-                == Some(parent)
-        })
-        .collect()
 }
 
 /// A closed stderr made the launcher panic or change its exit code.

@@ -282,3 +282,66 @@ pub fn redact(text: &str, temps: &[&Path]) -> String {
     }
     text
 }
+
+/// Whether a process is running (a zombie counts as gone).
+pub fn alive(pid: i32) -> bool {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    !status.is_empty() && !status.contains(") Z ")
+}
+
+/// The processes whose parent is `parent`.
+pub fn children(parent: u32) -> Vec<i32> {
+    std::fs::read_dir("/proc")
+        .unwrap()
+        .filter_map(|e| e.ok()?.file_name().to_str()?.parse::<i32>().ok())
+        .filter(|pid| {
+            std::fs::read_to_string(format!("/proc/{pid}/stat"))
+                .ok()
+                .and_then(|stat| {
+                    let (_, rest) = stat.rsplit_once(')')?;
+                    rest.split_whitespace().nth(1)?.parse::<u32>().ok()
+                })
+                == Some(parent)
+        })
+        .collect()
+}
+
+/// Starts `omni-launch run` of the sleep fixture (60 s, with a background
+/// child) in `base` as run `run_id`; returns the launcher and, once the
+/// tool has started, its background child's pid.
+// The child is handed to the caller, who waits for it.
+#[allow(clippy::zombie_processes)]
+pub fn start_sleeper(base: &Path, run_id: &str) -> (std::process::Child, i32) {
+    let mut child = omni_std()
+        .args([
+            "run",
+            "--spec",
+            "fixtures/specs/run/sleep.yaml",
+            "--inputs",
+            r#"{"secs": 60}"#,
+            "--run-id",
+            run_id,
+            "--workdir",
+        ])
+        .arg(base)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let pid_file = base.canonicalize().unwrap().join(run_id).join("bg.pid");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    loop {
+        if let Some(pid) = std::fs::read_to_string(&pid_file)
+            .ok()
+            .and_then(|text| text.trim().parse().ok())
+        {
+            return (child, pid);
+        }
+        if std::time::Instant::now() > deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("the tool never started");
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+}
