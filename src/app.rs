@@ -97,7 +97,7 @@ fn run_command(req: contract::RunRequest) -> i32 {
 
 /// A dry run through the same stages as a run, up to the command.
 fn render(args: RenderArgs) -> Result<(), Error> {
-    let spec = crate::spec::load_for_run(&args.spec)?;
+    let spec = crate::spec::load_for_run(&contract::SpecRef::File(args.spec))?;
     let cwd = std::env::current_dir()
         .map_err(|err| Error::io("cannot read the current directory", err))?;
     let inputs = contract::read_document(&args.inputs, "--inputs")?;
@@ -128,7 +128,7 @@ fn render(args: RenderArgs) -> Result<(), Error> {
 }
 
 fn schema(args: SchemaArgs) -> Result<(), Error> {
-    let spec = crate::spec::load_for_run(&args.spec)?;
+    let spec = crate::spec::load_for_run(&contract::SpecRef::File(args.spec))?;
     let schema = crate::schema::inputs_schema(&spec);
     print(&format!(
         "{}\n",
@@ -138,52 +138,15 @@ fn schema(args: SchemaArgs) -> Result<(), Error> {
 }
 
 fn list(args: ListArgs) -> i32 {
+    let explicit = args.specs_dir.is_some() || std::env::var_os("OMNI_TOOL_SPECS").is_some();
     let dir = match contract::specs_dir(args.specs_dir, &ProcessEnv) {
         Ok(dir) => dir,
         Err(err) => return report(&err),
     };
-    let paths = match crate::validate::specs_in(&dir) {
-        Ok(paths) => paths,
-        Err(err) => {
-            return report(&Error::Usage(format!(
-                "cannot read specs directory {}: {err}",
-                dir.display()
-            )));
-        }
-    };
-    let mut rows = Vec::new();
-    let mut broken = 0;
-    for path in &paths {
-        match crate::spec::load(path) {
-            Ok(spec) => rows.push((
-                spec.id,
-                spec.version.unwrap_or_else(|| "-".into()),
-                spec.description
-                    .unwrap_or_default()
-                    .lines()
-                    .next()
-                    .unwrap_or_default()
-                    .to_string(),
-            )),
-            Err(problems) => {
-                broken += 1;
-                say(&format!(
-                    "{} is invalid ({} problem{}); run `omni-launch validate {}`",
-                    path.display(),
-                    problems.len(),
-                    if problems.len() == 1 { "" } else { "s" },
-                    path.display()
-                ));
-            }
-        }
+    let outcome = crate::list::list(&dir, explicit);
+    for warning in &outcome.warnings {
+        say(&format!("warning: {warning}"));
     }
-    let id_w = rows.iter().map(|r| r.0.len()).max().unwrap_or(0);
-    let ver_w = rows.iter().map(|r| r.1.len()).max().unwrap_or(0);
-    let mut out = String::new();
-    for (id, version, description) in rows {
-        out.push_str(format!("{id:id_w$}  {version:ver_w$}  {description}").trim_end());
-        out.push('\n');
-    }
-    print(&out);
-    if broken > 0 { code::CONFIG } else { 0 }
+    print(&outcome.stdout);
+    outcome.code
 }

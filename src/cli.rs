@@ -30,7 +30,7 @@ pub enum Command {
     Render(RenderArgs),
     /// Print the JSON Schema (2020-12) of a spec's inputs.
     Schema(SchemaArgs),
-    /// List the tools a specs directory offers.
+    /// List the tools a specs directory and the binary offer.
     List(ListArgs),
     /// Print a shell completion script (bash, zsh, fish, elvish, powershell).
     Completions(CompletionsArgs),
@@ -38,7 +38,7 @@ pub enum Command {
 
 #[derive(Debug, Args)]
 pub struct RunArgs {
-    /// The tool to run (default: $TOOL_ID); its spec is <specs-dir>/<TOOL_ID>.yaml.
+    /// The tool to run (default: $TOOL_ID); its spec is <specs-dir>/<TOOL_ID>.yaml, else the built-in one.
     #[arg(value_name = "TOOL_ID")]
     pub tool_id: Option<String>,
     /// The spec file (instead of looking TOOL_ID up in the specs directory).

@@ -44,10 +44,32 @@ impl RunnerKind {
     }
 }
 
+/// Which spec a run names: a file (`--spec`), or a tool id, looked up in
+/// the specs directory and then among the built-in specs.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum SpecRef {
+    File(PathBuf),
+    Tool { dir: PathBuf, id: String },
+}
+
+impl SpecRef {
+    /// The tool id the reference implies, for results.json before the spec
+    /// is read.
+    pub fn tool_id(&self) -> String {
+        match self {
+            SpecRef::File(path) => path
+                .file_stem()
+                .map(|s| s.to_string_lossy().into_owned())
+                .unwrap_or_default(),
+            SpecRef::Tool { id, .. } => id.clone(),
+        }
+    }
+}
+
 /// The contract of one run, flags over environment.
 #[derive(Debug)]
 pub struct Contract {
-    pub spec_path: PathBuf,
+    pub spec: SpecRef,
     pub tool_id: Option<String>,
     pub run_id: String,
     pub inputs: Document,
@@ -190,9 +212,12 @@ impl Contract {
                 "invalid TOOL_ID \"{id}\": use only lowercase letters, digits, `_` and `-`"
             )));
         }
-        let spec_path = match (req.spec, &tool_id) {
-            (Some(path), _) => path,
-            (None, Some(id)) => specs_dir(req.specs_dir, env)?.join(format!("{id}.yaml")),
+        let spec = match (req.spec, &tool_id) {
+            (Some(path), _) => SpecRef::File(path),
+            (None, Some(id)) => SpecRef::Tool {
+                dir: specs_dir(req.specs_dir, env)?,
+                id: id.clone(),
+            },
             (None, None) => {
                 return Err(Error::Usage(
                     "no tool given: pass --spec FILE or a TOOL_ID (argument or environment)".into(),
@@ -260,7 +285,7 @@ impl Contract {
         }
         let runner = req.runner;
         Ok(Self {
-            spec_path,
+            spec,
             tool_id,
             run_id,
             inputs,
@@ -294,7 +319,13 @@ mod tests {
             ("S3_RESULT_URI", "s3://b/p/"),
         ]));
         let c = Contract::read(RunRequest::default(), &env).unwrap();
-        assert_eq!(c.spec_path, PathBuf::from("tool-specs/echo_test.yaml"));
+        assert_eq!(
+            c.spec,
+            SpecRef::Tool {
+                dir: PathBuf::from("tool-specs"),
+                id: "echo_test".into()
+            }
+        );
         assert_eq!(c.run_id, "r1");
         assert_eq!(
             c.result.map(|r| r.results_uri()).as_deref(),

@@ -23,6 +23,7 @@ mod exec;
 mod files;
 pub mod inputs;
 mod json;
+mod list;
 mod objects;
 mod render;
 mod results;

@@ -41,13 +41,10 @@ pub fn run(req: RunRequest, env: &dyn Env) -> RunOutput {
             };
         }
     };
-    let tool_id = contract.tool_id.clone().unwrap_or_else(|| {
-        contract
-            .spec_path
-            .file_stem()
-            .map(|s| s.to_string_lossy().into_owned())
-            .unwrap_or_default()
-    });
+    let tool_id = contract
+        .tool_id
+        .clone()
+        .unwrap_or_else(|| contract.spec.tool_id());
     let mut results = Results::new(
         tool_id,
         contract.run_id.clone(),
@@ -197,7 +194,7 @@ struct Pipeline<'a> {
 
 impl Pipeline<'_> {
     fn execute(&mut self) -> Result<(), Error> {
-        let spec = crate::spec::load_for_run(&self.contract.spec_path)?;
+        let spec = crate::spec::load_for_run(&self.contract.spec)?;
         self.results.tool_id = spec.id.clone();
         self.results.spec = Some(SpecInfo::from(&spec));
         if let Some(id) = &self.contract.tool_id

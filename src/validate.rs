@@ -1,7 +1,7 @@
 //! `omni-launch validate`: static checks of specs, and optionally an inputs
 //! document, reporting every problem of every file at once.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use serde::Serialize;
 
@@ -152,17 +152,4 @@ pub fn validate(req: &Request) -> Outcome {
 
 fn plural(n: usize) -> &'static str {
     if n == 1 { "" } else { "s" }
-}
-
-/// Every `*.yaml` / `*.yml` in a directory, sorted.
-pub fn specs_in(dir: &Path) -> std::io::Result<Vec<PathBuf>> {
-    let mut paths: Vec<PathBuf> = std::fs::read_dir(dir)?
-        .filter_map(|e| e.ok().map(|e| e.path()))
-        .filter(|p| {
-            p.extension()
-                .is_some_and(|ext| ext == "yaml" || ext == "yml")
-        })
-        .collect();
-    paths.sort();
-    Ok(paths)
 }

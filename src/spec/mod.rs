@@ -4,6 +4,7 @@
 //! A `Spec` is only built by `check`, which reports every problem at once
 //! with file, line and column; nothing downstream re-validates it.
 
+pub mod builtin;
 mod check;
 pub mod format_schema;
 
@@ -13,7 +14,6 @@ use indexmap::IndexMap;
 use sha2::Digest;
 
 use crate::diag::Problem;
-use crate::error::Error;
 use crate::types::{Constraints, InputType, ValueType};
 use crate::yaml::Loc;
 
@@ -113,18 +113,6 @@ impl std::fmt::Display for Source {
     }
 }
 
-/// Reads a spec for a run: a missing file is a usage error (the tool was
-/// named wrong), a broken one invalid_spec.
-pub fn load_for_run(path: &Path) -> Result<Spec, Error> {
-    if !path.exists() {
-        return Err(Error::Usage(format!(
-            "no spec at {} (specs are found by --spec, or as <specs-dir>/<TOOL_ID>.yaml with --specs-dir, $OMNI_TOOL_SPECS or ./tool-specs)",
-            path.display()
-        )));
-    }
-    load(path).map_err(Error::InvalidSpec)
-}
-
 /// Reads and checks a spec file. Problems come back all at once, each
 /// naming the file.
 pub fn load(path: &Path) -> Result<Spec, Vec<Problem>> {
@@ -171,3 +159,5 @@ pub fn missing_binaries(spec: &Spec) -> Vec<&str> {
         .map(String::as_str)
         .collect()
 }
+
+pub use builtin::load_for_run;

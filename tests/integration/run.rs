@@ -426,3 +426,36 @@ fn a_whole_results_json() {
         ".spec.sha256" => "[sha256]",
     });
 }
+
+/// The README's main-job command works from any directory: the bundled
+/// specs are built in, and a spec file on disk still wins.
+#[test]
+fn built_in_specs_run_from_any_directory() {
+    let empty = workdir();
+    let ran = Test::run(&[])
+        .current_dir(empty.path())
+        .env("TOOL_ID", "echo_test")
+        .env("RUN_ID", "x")
+        .env("INPUTS_JSON", r#"{"text":"hi"}"#)
+        .go();
+    let doc = ran.json();
+    assert_eq!(doc["results"]["echo"], "hi");
+    assert_eq!(doc["spec"]["path"], "builtin:echo_test");
+    // A file of the same id in the specs directory wins.
+    let specs = workdir();
+    std::fs::write(
+        specs.path().join("echo_test.yaml"),
+        "id: echo_test\ninputs: {text: string}\ncommand: printf 'local %s' {{ text }}\noutputs: {echo: {type: string, from: stdout}}\n",
+    )
+    .unwrap();
+    let ran = Test::run(&["echo_test", "--inputs", r#"{"text":"hi"}"#])
+        .env("OMNI_TOOL_SPECS", specs.path())
+        .go();
+    assert_eq!(ran.json()["results"]["echo"], "local hi");
+    // An unknown tool names the tools there are, with a guess.
+    Test::run(&["echo_tst"])
+        .current_dir(empty.path())
+        .code(64)
+        .stderr_has("did you mean `echo_test`?")
+        .go();
+}

@@ -132,6 +132,11 @@ impl Test {
         self
     }
 
+    pub fn current_dir(mut self, dir: &Path) -> Self {
+        self.cmd.current_dir(dir);
+        self
+    }
+
     /// The expected exit code (default 0).
     pub fn code(mut self, code: i32) -> Self {
         self.code = code;

@@ -182,3 +182,26 @@ fn the_readme_spec_example_is_valid() {
     std::fs::write(&path, yaml).unwrap();
     Test::new(&["validate"]).arg(&path).go();
 }
+
+/// `list` says where each spec comes from and warns about the ones a
+/// TOOL_ID would not find as named.
+#[test]
+fn list_warns_about_specs_a_tool_id_would_not_find() {
+    let dir = crate::util::workdir();
+    let echo =
+        std::fs::read_to_string(crate::util::root().join("tool-specs/echo_test.yaml")).unwrap();
+    std::fs::write(dir.path().join("echo.yaml"), &echo).unwrap();
+    std::fs::write(
+        dir.path().join("other.yml"),
+        echo.replace("echo_test", "other"),
+    )
+    .unwrap();
+    std::fs::write(dir.path().join("echo_test.yaml"), &echo).unwrap();
+    let specs = dir.path().display().to_string();
+    let ran = Test::new(&["list", "--specs-dir", &specs])
+        .stderr_has("echo.yaml declares id `echo_test`")
+        .stderr_has("other.yml is found only by --spec")
+        .stderr_has("both declare id `echo_test`")
+        .go();
+    assert!(ran.stdout.contains("built-in"), "{}", ran.stdout);
+}
