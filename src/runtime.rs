@@ -40,7 +40,8 @@ fn convert(spec: &Spec, inputs: &Inputs, plan: Option<&Path>) -> Result<Inputs, 
                     .iter()
                     .enumerate()
                     .map(|(i, item)| {
-                        let planned = plan.map(|w| workdir::input_dir(w, name, Some(i)));
+                        let planned = plan
+                            .map(|w| workdir::input_dir(w, name, Some(i), input.stage.is_some()));
                         complete(
                             input,
                             item,
@@ -51,7 +52,8 @@ fn convert(spec: &Spec, inputs: &Inputs, plan: Option<&Path>) -> Result<Inputs, 
                     .collect::<Result<_, _>>()?,
             ),
             item => {
-                let planned = plan.map(|w| workdir::input_dir(w, name, None));
+                let planned =
+                    plan.map(|w| workdir::input_dir(w, name, None, input.stage.is_some()));
                 complete(input, item, &format!("inputs.{name}"), planned.as_deref())?
             }
         };
@@ -69,6 +71,11 @@ fn complete(
     let missing = |message: String| Error::InputMissing(vec![Problem::new(json_path, message)]);
     match value {
         Value::File(file) => match (&file.path, planned_dir) {
+            // A local input the run would place in the work directory.
+            (Some(path), Some(dir)) if input.stage.is_some() => {
+                let object = file_object(input, file, path, json_path)?;
+                Ok(Value::File(Box::new(object.at(dir.join(&file.basename)))))
+            }
             (Some(path), _) => Ok(Value::File(Box::new(file_object(
                 input, file, path, json_path,
             )?))),
@@ -78,6 +85,9 @@ fn complete(
             ))),
         },
         Value::Directory(dir) => match (&dir.path, planned_dir) {
+            (Some(_), Some(planned)) if input.stage.is_some() => Ok(Value::Directory(Box::new(
+                dir.at(planned.join(&dir.basename)),
+            ))),
             (Some(path), _) => {
                 let listing = listing(path)
                     .map_err(|err| missing(format!("cannot read \"{}\": {err}", path.display())))?;

@@ -1,8 +1,10 @@
 //! Stage 4: stages remote File and Directory inputs (`s3://`,
 //! `azureblob://`) into `<workdir>/inputs/<name>/` before the command runs.
 //!
-//! Local paths and `file://` URIs are used where they are, never copied.
-//! The staged copy keeps its original basename; `location` keeps the URI.
+//! Local paths and `file://` URIs are used where they are, unless the spec
+//! says `stage: link` (a hard link, else a copy) or `stage: copy`: then
+//! they are placed there too, secondary files beside them. The staged copy
+//! keeps its original basename; `location` keeps the URI.
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -12,7 +14,7 @@ use crate::diag::Problem;
 use crate::error::{Error, Fault};
 use crate::inputs::Inputs;
 use crate::objects::Store;
-use crate::spec::{InputSpec, Spec};
+use crate::spec::{InputSpec, Spec, Stage};
 use crate::uri::{Scheme, StoreUri};
 use crate::value::Value;
 use crate::workdir;
@@ -30,7 +32,7 @@ pub async fn stage(spec: &Spec, inputs: &Inputs, workdir: &Path) -> Result<Input
                 let mut staged = Vec::with_capacity(items.len());
                 for (i, item) in items.iter().enumerate() {
                     let place = Place {
-                        dir: workdir::input_dir(workdir, name, Some(i)),
+                        dir: workdir::input_dir(workdir, name, Some(i), input.stage.is_some()),
                         json_path: format!("inputs.{name}[{i}]"),
                     };
                     staged.push(stage_one(&mut stores, input, item, &place).await?);
@@ -39,7 +41,7 @@ pub async fn stage(spec: &Spec, inputs: &Inputs, workdir: &Path) -> Result<Input
             }
             item => {
                 let place = Place {
-                    dir: workdir::input_dir(workdir, name, None),
+                    dir: workdir::input_dir(workdir, name, None, input.stage.is_some()),
                     json_path: format!("inputs.{name}"),
                 };
                 stage_one(&mut stores, input, item, &place).await?
@@ -106,7 +108,17 @@ async fn stage_one(
 ) -> Result<Value, Error> {
     match value {
         Value::File(file) => match remote(&file.location, file.path.is_some()) {
-            None => Ok(value.clone()),
+            None => match (&file.path, input.stage) {
+                (Some(path), Some(mode)) => {
+                    let placed = place_local(path, &place.dir, mode, &input_siblings(input, path))
+                        .await
+                        .map_err(|err| {
+                            place.missing(format!("cannot stage \"{}\": {err}", path.display()))
+                        })?;
+                    Ok(Value::File(Box::new(file.at(placed))))
+                }
+                _ => Ok(value.clone()),
+            },
             Some(uri) => {
                 let uri = uri?;
                 let store = stores.open(&uri)?;
@@ -115,7 +127,17 @@ async fn stage_one(
             }
         },
         Value::Directory(dir) => match remote(&dir.location, dir.path.is_some()) {
-            None => Ok(value.clone()),
+            None => match (&dir.path, input.stage) {
+                (Some(path), Some(mode)) => {
+                    let placed = place_local(path, &place.dir, mode, &[])
+                        .await
+                        .map_err(|err| {
+                            place.missing(format!("cannot stage \"{}\": {err}", path.display()))
+                        })?;
+                    Ok(Value::Directory(Box::new(dir.at(placed))))
+                }
+                _ => Ok(value.clone()),
+            },
             Some(uri) => {
                 let uri = uri?;
                 let store = stores.open(&uri)?;
@@ -139,6 +161,9 @@ async fn stage_file(
         return Err(place.missing(format!("\"{}\" names no object", file.location)));
     }
     let local = place.dir.join(basename);
+    if input.stage.is_some() && local.exists() {
+        return Err(place.missing(format!("another input is already staged as {basename}")));
+    }
     let found = store
         .download(&uri.key, &local)
         .await
@@ -212,6 +237,81 @@ async fn stage_directory(
             .map_err(|err| Error::io(format!("cannot create {}", local.display()), err))?;
     }
     Ok(dir.at(local))
+}
+
+/// The secondary files of a local File input that exist beside it.
+fn input_siblings(input: &InputSpec, path: &Path) -> Vec<PathBuf> {
+    let Some(name) = path.file_name().and_then(|n| n.to_str()) else {
+        return Vec::new();
+    };
+    input
+        .constraints
+        .secondary_files
+        .iter()
+        .map(|secondary| path.with_file_name(secondary.apply(name)))
+        .filter(|candidate| candidate.exists())
+        .collect()
+}
+
+/// Places a local file or folder (and `siblings` beside it) in `dir`, by
+/// hard link or copy, off the runtime's thread; returns its new path.
+async fn place_local(
+    source: &Path,
+    dir: &Path,
+    mode: Stage,
+    siblings: &[PathBuf],
+) -> std::io::Result<PathBuf> {
+    let name = source
+        .file_name()
+        .ok_or_else(|| std::io::Error::other("the path names no file"))?;
+    let target = dir.join(name);
+    let mut jobs = vec![(source.to_path_buf(), target.clone())];
+    if target.exists() {
+        return Err(std::io::Error::new(
+            std::io::ErrorKind::AlreadyExists,
+            format!(
+                "another input is already staged as {}",
+                name.to_string_lossy()
+            ),
+        ));
+    }
+    for sibling in siblings {
+        if let Some(name) = sibling.file_name() {
+            jobs.push((sibling.clone(), dir.join(name)));
+        }
+    }
+    let dir = dir.to_path_buf();
+    tokio::task::spawn_blocking(move || {
+        std::fs::create_dir_all(&dir)?;
+        for (from, to) in jobs {
+            place_tree(&from, &to, mode)?;
+        }
+        Ok::<(), std::io::Error>(())
+    })
+    .await
+    .map_err(std::io::Error::other)??;
+    Ok(target)
+}
+
+/// A file by hard link (else copy) or copy; a folder recursively; a link
+/// inside a folder as the same link.
+fn place_tree(from: &Path, to: &Path, mode: Stage) -> std::io::Result<()> {
+    let meta = std::fs::symlink_metadata(from)?;
+    if meta.is_dir() {
+        std::fs::create_dir_all(to)?;
+        for entry in std::fs::read_dir(from)? {
+            let entry = entry?;
+            place_tree(&entry.path(), &to.join(entry.file_name()), mode)?;
+        }
+        return Ok(());
+    }
+    if meta.file_type().is_symlink() {
+        return std::os::unix::fs::symlink(std::fs::read_link(from)?, to);
+    }
+    if mode == Stage::Link && std::fs::hard_link(from, to).is_ok() {
+        return Ok(());
+    }
+    std::fs::copy(from, to).map(|_| ())
 }
 
 /// `base/relative`, refusing keys that would climb out of `base` or name

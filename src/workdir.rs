@@ -4,6 +4,7 @@
 //! <base>/<run_id>/                 the tool's working directory; everything
 //!                                  here but .omni-launch/ belongs to the tool
 //!   inputs/<name>/[<i>/]           remote inputs, staged with their basename
+//!   <basename>                     inputs the spec asks to `stage` (link or copy)
 //!   .omni-launch/stdout, stderr    the tool's streams, as the launcher kept them
 //!   .omni-launch/results.json      the run's results
 //! ```
@@ -41,8 +42,13 @@ pub fn planned(base: Option<&Path>, run_id: &str) -> PathBuf {
         .join(run_id)
 }
 
-/// Where input `name` (element `index` of an array) is staged.
-pub fn input_dir(workdir: &Path, name: &str, index: Option<usize>) -> PathBuf {
+/// Where input `name` (element `index` of an array) is staged: inputs the
+/// spec asks to `stage` go to the top of the work directory, where the
+/// tool writes and globs look; other remote inputs to their own folder.
+pub fn input_dir(workdir: &Path, name: &str, index: Option<usize>, staged: bool) -> PathBuf {
+    if staged {
+        return workdir.to_path_buf();
+    }
     let dir = workdir.join("inputs").join(name);
     match index {
         Some(i) => dir.join(i.to_string()),

@@ -11,10 +11,28 @@ use crate::error::Error;
 /// Every built-in spec: its id and text.
 pub const BUILTIN: &[(&str, &str)] = &[
     ("blastn", include_str!("../../tool-specs/blastn.yaml")),
+    ("bwa_index", include_str!("../../tool-specs/bwa_index.yaml")),
+    ("bwa_mem", include_str!("../../tool-specs/bwa_mem.yaml")),
     ("echo_test", include_str!("../../tool-specs/echo_test.yaml")),
     (
         "makeblastdb",
         include_str!("../../tool-specs/makeblastdb.yaml"),
+    ),
+    (
+        "samtools_faidx",
+        include_str!("../../tool-specs/samtools_faidx.yaml"),
+    ),
+    (
+        "samtools_index",
+        include_str!("../../tool-specs/samtools_index.yaml"),
+    ),
+    (
+        "samtools_sort",
+        include_str!("../../tool-specs/samtools_sort.yaml"),
+    ),
+    (
+        "seqkit_stats",
+        include_str!("../../tool-specs/seqkit_stats.yaml"),
     ),
 ];
 

@@ -116,6 +116,19 @@ struct Input {
     /// CWL secondary-file patterns: a suffix, each leading `^` strips one
     /// extension, a trailing `?` makes it optional.
     secondary_files: Option<Vec<String>>,
+    /// Place a local File or Directory in the work directory before the
+    /// run: `link` (a hard link, else a copy) or `copy`. For tools that write
+    /// beside their inputs (samtools faidx, bwa index), so what they write
+    /// lands where output globs look and the user's data gets no new files.
+    stage: Option<StageMode>,
+}
+
+/// `link` or `copy`.
+#[derive(JsonSchema)]
+#[serde(rename_all = "lowercase")]
+enum StageMode {
+    Link,
+    Copy,
 }
 
 /// `File`, `File[]`, `string`, `int`, `float`, `boolean` or `json`.

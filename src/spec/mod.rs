@@ -60,7 +60,18 @@ pub struct InputSpec {
     /// Checked against the type and constraints when the spec was read.
     pub default: Option<serde_json::Value>,
     pub description: Option<String>,
+    /// Place a local File or Directory in the work directory before the
+    /// run (tools that write beside their inputs).
+    pub stage: Option<Stage>,
     pub loc: Loc,
+}
+
+/// How a local input is placed in the work directory.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Stage {
+    /// A hard link, falling back to a copy (another filesystem).
+    Link,
+    Copy,
 }
 
 impl InputSpec {

@@ -71,7 +71,7 @@ fn blastn_finds_hits_in_a_database_built_by_makeblastdb() {
     use sha1::Digest;
     let sha1 = hex::encode(sha1::Sha1::digest(text.as_bytes()));
     assert_eq!(hits["checksum"], format!("sha1${sha1}"));
-    assert_eq!(hits["format"], "tabular");
+    assert_eq!(hits["format"], "edam:format_3475");
     assert_eq!(doc["inputs"]["db"]["class"], "Directory");
     assert!(doc["inputs"]["db"]["listing"].as_array().unwrap().len() >= 3);
 }

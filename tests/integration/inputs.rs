@@ -264,3 +264,66 @@ fn inputs_from_a_file_name_the_file() {
         "[TMP0]/inputs.json: inputs.count: 0 is less than the minimum 1"
     );
 }
+
+/// `stage: copy` places a local input in the work directory: the tool may
+/// change its copy, never the user's file; `link` too (a hard link where
+/// possible); two inputs with one name cannot both be placed there; render
+/// shows the place a run would use.
+#[test]
+fn staged_inputs_are_placed_in_the_work_directory() {
+    let data = crate::util::workdir();
+    let file = data.path().join("data.txt");
+    std::fs::write(&file, "original\n").unwrap();
+    let other = data.path().join("other.txt");
+    std::fs::write(&other, "x").unwrap();
+    let inputs = serde_json::json!({ "data": file, "more": [other] }).to_string();
+    let ran = Test::run(&[
+        "--spec",
+        "fixtures/specs/run/stage_copy.yaml",
+        "--inputs",
+        &inputs,
+    ])
+    .go();
+    let doc = ran.json();
+    assert_eq!(
+        doc["results"]["out"],
+        "original\nappended\ndata.txt\nother.txt"
+    );
+    assert_eq!(std::fs::read_to_string(&file).unwrap(), "original\n");
+    let staged = doc["inputs"]["data"]["path"].as_str().unwrap();
+    assert!(
+        staged.starts_with(doc["workdir"].as_str().unwrap()),
+        "{staged}"
+    );
+    assert_eq!(
+        doc["inputs"]["data"]["location"],
+        url::Url::from_file_path(&file).unwrap().as_str()
+    );
+
+    let clash =
+        serde_json::json!({ "data": file, "more": [data.path().join("data.txt")] }).to_string();
+    let ran = Test::run(&[
+        "--spec",
+        "fixtures/specs/run/stage_copy.yaml",
+        "--inputs",
+        &clash,
+    ])
+    .code(66)
+    .go();
+    assert!(
+        ran.message().contains("already staged"),
+        "{}",
+        ran.message()
+    );
+
+    let ran = Test::new(&[
+        "render",
+        "fixtures/specs/run/stage_copy.yaml",
+        "--inputs",
+        &inputs,
+        "--workdir",
+        "/w/run",
+    ])
+    .go();
+    assert!(ran.stdout.contains("'/w/run/data.txt'"), "{}", ran.stdout);
+}

@@ -1,6 +1,7 @@
 //! One integration-test binary: every test runs the real `omni-launch`.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod bio;
 mod blast;
 mod inputs;
 mod outputs;

@@ -7,7 +7,7 @@ use regex::Regex;
 
 use super::{Checker, Entries, INPUT_KEYS, join, valid_name};
 use crate::cwl::SecondaryFile;
-use crate::spec::InputSpec;
+use crate::spec::{InputSpec, Stage};
 use crate::template::CONTEXT_NAMES;
 use crate::types::{BaseType, Constraints, InputType};
 use crate::value::{self, PathCheck};
@@ -71,6 +71,7 @@ fn check_input(
                     constraints: Constraints::default(),
                     default: None,
                     description: None,
+                    stage: None,
                     loc,
                 })
             }
@@ -113,6 +114,7 @@ fn check_input(
         constraints: Constraints::default(),
         default: None,
         description,
+        stage: None,
         loc,
     };
     let base = ty.map(|t| t.base);
@@ -239,6 +241,23 @@ fn check_input(
             } else {
                 spec.constraints.secondary_files.push(parsed);
             }
+        }
+    }
+    if let Some((k, n)) = entries.get("stage")
+        && applies(c, "stage", k.loc, &[B::File, B::Directory])
+        && let Some(mode) = c.string(n, &field("stage"))
+    {
+        match mode.as_str() {
+            "link" => spec.stage = Some(Stage::Link),
+            "copy" => spec.stage = Some(Stage::Copy),
+            other => c.hinted(
+                &field("stage"),
+                n.loc,
+                format!(
+                    "unknown stage `{other}`; expected `link` (a hard link, else a copy) or `copy`"
+                ),
+                crate::suggest::did_you_mean(other, ["link", "copy"]),
+            ),
         }
     }
 

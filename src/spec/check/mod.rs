@@ -38,6 +38,7 @@ pub const INPUT_KEYS: &[&str] = &[
     "symbols",
     "format",
     "secondary_files",
+    "stage",
 ];
 pub const OUTPUT_KEYS: &[&str] = &["type", "glob", "from", "optional", "format", "description"];
 
