@@ -6,7 +6,9 @@ use std::io::Write;
 
 use clap::Parser;
 
-use crate::cli::{Cli, Command, ListArgs, RenderArgs, RenderFormat, ReportFormat, SchemaArgs};
+use crate::cli::{
+    Cli, Command, InputsTemplateArgs, ListArgs, RenderArgs, RenderFormat, ReportFormat, SchemaArgs,
+};
 use crate::contract::{self, ProcessEnv};
 use crate::diag::Format;
 use crate::error::{Error, code};
@@ -48,6 +50,7 @@ pub fn main() -> i32 {
         }
         Command::Render(args) => render(args),
         Command::Schema(args) => schema(args),
+        Command::InputsTemplate(args) => inputs_template(args),
         Command::List(args) => return list(args),
         Command::Completions(args) => {
             use clap::CommandFactory;
@@ -97,7 +100,7 @@ fn run_command(req: contract::RunRequest) -> i32 {
 
 /// A dry run through the same stages as a run, up to the command.
 fn render(args: RenderArgs) -> Result<(), Error> {
-    let spec = crate::spec::load_for_run(&contract::SpecRef::File(args.spec))?;
+    let spec = spec_arg(&args.spec)?;
     let cwd = std::env::current_dir()
         .map_err(|err| Error::io("cannot read the current directory", err))?;
     let inputs = contract::read_document(&args.inputs, "--inputs")?;
@@ -127,8 +130,37 @@ fn render(args: RenderArgs) -> Result<(), Error> {
     Ok(())
 }
 
+/// A spec named on the command line: a file when one is there, else a tool
+/// id looked up as a run would.
+fn spec_arg(arg: &str) -> Result<crate::spec::Spec, Error> {
+    let path = std::path::Path::new(arg);
+    let spec = if path.exists() || !contract::valid_tool_id(arg) {
+        contract::SpecRef::File(path.to_path_buf())
+    } else {
+        contract::SpecRef::Tool {
+            dir: contract::specs_dir(None, &ProcessEnv)?,
+            id: arg.to_string(),
+        }
+    };
+    crate::spec::load_for_run(&spec)
+}
+
+fn inputs_template(args: InputsTemplateArgs) -> Result<(), Error> {
+    let spec = spec_arg(&args.spec)?;
+    let template = crate::schema::inputs_template(&spec);
+    print(&format!(
+        "{}\n",
+        serde_json::to_string_pretty(&template).unwrap_or_default()
+    ));
+    Ok(())
+}
+
 fn schema(args: SchemaArgs) -> Result<(), Error> {
-    let spec = crate::spec::load_for_run(&contract::SpecRef::File(args.spec))?;
+    let Some(arg) = args.spec.filter(|_| !args.spec_format) else {
+        print(&crate::spec::format_schema::generate());
+        return Ok(());
+    };
+    let spec = spec_arg(&arg)?;
     let schema = crate::schema::inputs_schema(&spec);
     print(&format!(
         "{}\n",

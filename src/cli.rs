@@ -28,8 +28,10 @@ pub enum Command {
     Validate(ValidateArgs),
     /// Print the exact command a run would execute; runs nothing.
     Render(RenderArgs),
-    /// Print the JSON Schema (2020-12) of a spec's inputs.
+    /// Print the JSON Schema (2020-12) of a spec's inputs, or of the spec format.
     Schema(SchemaArgs),
+    /// Print an example inputs document for a spec: every input, defaults filled.
+    InputsTemplate(InputsTemplateArgs),
     /// List the tools a specs directory and the binary offer.
     List(ListArgs),
     /// Print a shell completion script (bash, zsh, fish, elvish, powershell).
@@ -130,9 +132,9 @@ pub enum RenderFormat {
 
 #[derive(Debug, Args)]
 pub struct RenderArgs {
-    /// The spec file.
+    /// The spec: a file, or the id of a tool in the specs directory or built in.
     #[arg(value_name = "SPEC")]
-    pub spec: PathBuf,
+    pub spec: String,
     /// Inputs as JSON, @file or - for stdin.
     #[arg(long, value_name = "JSON", default_value = "{}")]
     pub inputs: String,
@@ -152,9 +154,19 @@ pub struct RenderArgs {
 
 #[derive(Debug, Args)]
 pub struct SchemaArgs {
-    /// The spec file.
+    /// The spec: a file, or the id of a tool in the specs directory or built in.
+    #[arg(value_name = "SPEC", required_unless_present = "spec_format")]
+    pub spec: Option<String>,
+    /// Print the JSON Schema of the tool-spec format itself (for editors).
+    #[arg(long, conflicts_with = "spec")]
+    pub spec_format: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct InputsTemplateArgs {
+    /// The spec: a file, or the id of a tool in the specs directory or built in.
     #[arg(value_name = "SPEC")]
-    pub spec: PathBuf,
+    pub spec: String,
 }
 
 #[derive(Debug, Args)]

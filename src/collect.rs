@@ -135,14 +135,14 @@ fn files(
     }
     if many {
         if objects.is_empty() && !output.optional {
-            return Err(missing(output, format!("no file matches \"{pattern}\"")));
+            return Err(missing(output, no_match(pattern, workdir)));
         }
         return Ok(Some(Output::Files(objects)));
     }
     let count = objects.len();
     match objects.pop() {
         None if output.optional => Ok(Some(Output::Value(Value::Null))),
-        None => Err(missing(output, format!("no file matches \"{pattern}\""))),
+        None => Err(missing(output, no_match(pattern, workdir))),
         Some(one) if count == 1 => Ok(Some(Output::File(Box::new(one)))),
         Some(_) => Err(missing(
             output,
@@ -151,6 +151,33 @@ fn files(
             ),
         )),
     }
+}
+
+/// "No file matches", with where the glob looked and what it found there,
+/// so that a wrong glob or a tool that wrote elsewhere shows at once.
+fn no_match(pattern: &str, workdir: &Workdir) -> String {
+    let mut names: Vec<String> = std::fs::read_dir(workdir.path())
+        .map(|entries| {
+            entries
+                .filter_map(|e| {
+                    let e = e.ok()?;
+                    let name = e.file_name().to_string_lossy().into_owned();
+                    let dir = e.file_type().ok()?.is_dir();
+                    (name != ".omni-launch").then(|| if dir { format!("{name}/") } else { name })
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    names.sort();
+    let shown = match names.len() {
+        0 => "nothing".to_string(),
+        n if n > 12 => format!("{}, … ({n} entries)", names[..12].join(", ")),
+        _ => names.join(", "),
+    };
+    format!(
+        "no file matches \"{pattern}\" in the work directory {} (it holds: {shown})",
+        workdir.path().display()
+    )
 }
 
 /// A File object for a collected file; with `hash`, its `sha1$…` too

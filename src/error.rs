@@ -105,8 +105,9 @@ pub enum Error {
     },
     #[error("{}", list("the spec is invalid", .0))]
     InvalidSpec(Vec<Problem>),
-    #[error("the tool exited with status {0}")]
-    ToolFailed(i32),
+    /// `said`: the end of the tool's stderr and where all of it is kept.
+    #[error("the tool exited with status {status}{}", said.as_deref().map(|s| format!("; {s}")).unwrap_or_default())]
+    ToolFailed { status: i32, said: Option<String> },
     #[error("time limit of {0} s reached; the tool was stopped")]
     Timeout(u64),
     /// The program could not be started at all.
@@ -186,7 +187,7 @@ impl Error {
             } => Kind::StoreUnavailable,
             Error::Store { .. } => Kind::StoreFailed,
             Error::InvalidSpec(_) => Kind::InvalidSpec,
-            Error::ToolFailed(_) => Kind::ToolFailed,
+            Error::ToolFailed { .. } => Kind::ToolFailed,
             Error::Timeout(_) => Kind::Timeout,
             Error::Start { source, .. } if source.kind() == std::io::ErrorKind::NotFound => {
                 Kind::NotFound
@@ -210,7 +211,7 @@ impl Error {
             Kind::InvalidSpec => code::CONFIG,
             // A tool that exits non-zero keeps its own code; 0 cannot mean failure.
             Kind::ToolFailed => match self {
-                Error::ToolFailed(status) if *status != 0 => *status,
+                Error::ToolFailed { status, .. } if *status != 0 => *status,
                 _ => 1,
             },
             Kind::Timeout => code::TIMEOUT,

@@ -262,11 +262,34 @@ impl Pipeline<'_> {
         runner.tear_down(&job)?;
         let outcome = outcome?;
         self.results.usage = Some(outcome.usage);
-        exec::verdict(&outcome, plan.command.is_shell())?;
+        exec::verdict(&outcome, plan.command.is_shell())
+            .map_err(|err| self.with_stderr(err, &logs))?;
 
         drop(job);
         self.results.results = self.collect(&spec, &logs)?;
         Ok(())
+    }
+
+    /// A tool that failed on its own: add the end of its stderr, and where
+    /// the whole of it is kept, to the message.
+    fn with_stderr(&self, err: Error, logs: &Logs) -> Error {
+        let Error::ToolFailed { status, .. } = err else {
+            return err;
+        };
+        let tail = crate::workdir::Logs::tail(&logs.stderr, 5);
+        let kept = self.workdir.path().join(".omni-launch/stderr");
+        let said = if tail.is_empty() {
+            format!("it wrote nothing on stderr ({})", kept.display())
+        } else {
+            format!(
+                "its stderr ended with: {tail} (all of it: {})",
+                kept.display()
+            )
+        };
+        Error::ToolFailed {
+            status,
+            said: Some(said),
+        }
     }
 
     /// Collects the outputs on a worker thread, so that a signal or the

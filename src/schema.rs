@@ -1,5 +1,8 @@
 //! `omni-launch schema`: the JSON Schema (2020-12) of one spec's inputs, for
-//! UIs and for LLM tool / function calling.
+//! UIs and for LLM tool / function calling; and `inputs-template`, an
+//! example inputs document. The schema accepts what `run` accepts: a File
+//! as a path, a URI or a CWL object, and `null` for an input that may be
+//! absent.
 
 use serde_json::{Map, Value, json};
 
@@ -77,8 +80,23 @@ fn input_schema(input: &InputSpec) -> Value {
             item.insert("enum".into(), input.constraints.symbols.clone().into());
         }
         BaseType::File | BaseType::Directory => {
-            item.insert("type".into(), "string".into());
-            item.insert("description".into(), path_note(input.ty.base.name()).into());
+            let class = input.ty.base.name();
+            item.insert(
+                "anyOf".into(),
+                json!([
+                    {"type": "string", "description": path_note(class)},
+                    {
+                        "type": "object",
+                        "description": format!("A CWL {class} object"),
+                        "properties": {
+                            "class": {"const": class},
+                            "location": {"type": "string"},
+                            "path": {"type": "string"},
+                        },
+                        "required": ["class"],
+                    }
+                ]),
+            );
         }
     }
     let mut schema = if input.ty.array {
@@ -105,5 +123,52 @@ fn input_schema(input: &InputSpec) -> Value {
     if let Some(default) = &input.default {
         schema.insert("default".into(), default.clone());
     }
+    if input.may_be_absent() {
+        allow_null(&mut schema);
+    }
     Value::Object(schema)
+}
+
+/// `null` means "absent" (or "the default") to `run`; the schema says so.
+fn allow_null(schema: &mut Map<String, Value>) {
+    if let Some(Value::Array(symbols)) = schema.get_mut("enum") {
+        symbols.push(Value::Null);
+    }
+    if let Some(Value::Array(options)) = schema.get_mut("anyOf") {
+        options.push(json!({"type": "null"}));
+    } else if let Some(Value::String(ty)) = schema.get("type") {
+        let both = json!([ty, "null"]);
+        schema.insert("type".into(), both);
+    }
+}
+
+/// An example inputs document: every input, with its default, `null` when
+/// it may be absent, else a placeholder of its type to fill in.
+pub fn inputs_template(spec: &Spec) -> Value {
+    let mut doc = Map::new();
+    for (name, input) in &spec.inputs {
+        let value = match (&input.default, input.ty.optional) {
+            (Some(default), _) => default.clone(),
+            (None, true) => Value::Null,
+            (None, false) => {
+                let one = placeholder(input);
+                if input.ty.array { json!([one]) } else { one }
+            }
+        };
+        doc.insert(name.clone(), value);
+    }
+    Value::Object(doc)
+}
+
+fn placeholder(input: &InputSpec) -> Value {
+    let c = &input.constraints;
+    match input.ty.base {
+        BaseType::String => json!(format!("<{}>", input.name)),
+        BaseType::Int => json!(c.min.map_or(0, |m| m.ceil() as i64)),
+        BaseType::Float => json!(c.min.unwrap_or(0.0)),
+        BaseType::Boolean => json!(false),
+        BaseType::Enum => json!(c.symbols.first()),
+        BaseType::File => json!(format!("path/or/uri/of/{}", input.name)),
+        BaseType::Directory => json!(format!("path/or/uri/of/{}/", input.name)),
+    }
 }

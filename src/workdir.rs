@@ -76,6 +76,29 @@ pub struct Logs {
 }
 
 impl Logs {
+    /// The last `lines` lines of a kept stream (from its last 4 KiB), as
+    /// one line with ` | ` between them.
+    pub fn tail(file: &File, lines: usize) -> String {
+        use std::os::unix::fs::FileExt;
+        let Ok(size) = file.metadata().map(|m| m.len()) else {
+            return String::new();
+        };
+        let start = size.saturating_sub(4096);
+        let mut buf = vec![0u8; usize::try_from(size - start).unwrap_or(0)];
+        let n = file.read_at(&mut buf, start).unwrap_or(0);
+        let text = String::from_utf8_lossy(&buf[..n]);
+        let kept: Vec<&str> = text
+            .lines()
+            .map(str::trim_end)
+            .filter(|l| !l.is_empty())
+            .collect();
+        kept[kept.len().saturating_sub(lines)..]
+            .iter()
+            .map(|l| crate::diag::printable(l).into_owned())
+            .collect::<Vec<_>>()
+            .join(" | ")
+    }
+
     /// Up to `max` bytes from the start of a kept stream, read by position
     /// (the writer's offset is left alone).
     pub fn read(file: &File, max: u64) -> io::Result<Vec<u8>> {

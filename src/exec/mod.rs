@@ -95,6 +95,9 @@ pub fn verdict(outcome: &Outcome, shell: bool) -> Result<(), Error> {
         (None, Status::Exited(126)) if shell => Err(Error::NotExecutable(
             "the shell could not execute the command (exit 126); see the tool's stderr".into(),
         )),
-        (None, Status::Exited(code)) => Err(Error::ToolFailed(code)),
+        (None, Status::Exited(code)) => Err(Error::ToolFailed {
+            status: code,
+            said: None,
+        }),
     }
 }

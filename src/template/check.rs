@@ -247,9 +247,9 @@ pub fn check_shell(source: &str) -> Vec<String> {
     }
     let lexed = super::shell::lex(marked.trim());
     let mut problems = Vec::new();
-    for (index, context) in lexed.contexts.iter().enumerate() {
-        if let Some(super::shell::Context::Forbidden(why)) = context {
-            let (line, column) = places.get(index).copied().unwrap_or((0, 0));
+    for (index, context) in &lexed.contexts {
+        if let super::shell::Context::Forbidden(why) = context {
+            let (line, column) = places.get(*index).copied().unwrap_or((0, 0));
             problems.push(format!(
                 "a value {} is not allowed; {} (template line {line}, column {column})",
                 why.describe(),

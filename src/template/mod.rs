@@ -88,6 +88,12 @@ impl From<Error> for Failure {
 /// Renders a `command:` template: every value quoted for the place it
 /// lands in the shell text (`shell::place`), or refused there.
 pub fn shell(source: &str, ctx: &Value) -> Result<String, Failure> {
+    // Markers come from the formatter only (validate says so too).
+    if source.contains([shell::OPEN, shell::CLOSE]) {
+        return Err(Failure::Refused(shell::Refusal::Spec(
+            "the template contains Unicode noncharacters U+FDD0/U+FDD1, which are reserved".into(),
+        )));
+    }
     PIECES.with(|p| p.borrow_mut().clear());
     let marked = environment(Mode::Shell).render_str(source, ctx);
     let pieces = PIECES.with(|p| std::mem::take(&mut *p.borrow_mut()));
@@ -328,6 +334,15 @@ mod tests {
             shell("{{ file.path }}/{{ s }}", j),
             r"'/w/x y.fa'/'it'\''s'"
         );
+    }
+
+    /// Found by fuzzing: marker characters in the template text itself, with
+    /// a huge index, made the lexer allocate without bound.
+    #[test]
+    fn marker_characters_in_a_template_are_refused() {
+        let source = "sed -# \u{FDD0}38000000000000\u{FDD1} x {{ s }}";
+        assert!(super::shell(source, &ctx(serde_json::json!({"s": "a"}))).is_err());
+        assert!(!check::check_shell(source).is_empty());
     }
 
     #[test]

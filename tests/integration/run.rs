@@ -86,9 +86,15 @@ fn the_tools_own_exit_code_passes_through() {
     let doc = ran.json();
     assert_eq!(doc["ok"], false);
     assert_eq!(doc["exit_code"], 3);
+    assert_eq!(doc["error"]["kind"], "tool_failed");
+    // The message ends with the tool's last words and where all of them are.
+    let message = doc["error"]["message"].as_str().unwrap();
+    let kept = format!("{}/.omni-launch/stderr", doc["workdir"].as_str().unwrap());
     assert_eq!(
-        doc["error"],
-        json!({"kind": "tool_failed", "message": "the tool exited with status 3"})
+        message,
+        format!(
+            "the tool exited with status 3; its stderr ended with: to stderr (all of it: {kept})"
+        )
     );
     assert_eq!(doc["results"], json!({}));
     assert!(ran.stderr.contains("to stderr"));

@@ -145,7 +145,7 @@ fn schema_describes_inputs_for_tool_calling() {
     );
     assert_eq!(
         schema["properties"]["outfmt"]["enum"],
-        serde_json::json!(["6", "7", "10"])
+        serde_json::json!(["6", "7", "10", null])
     );
     assert_eq!(schema["properties"]["max_target_seqs"]["minimum"], 1);
     assert_eq!(schema["additionalProperties"], false);
@@ -208,4 +208,40 @@ fn list_warns_about_specs_a_tool_id_would_not_find() {
         .stderr_has("both declare id `echo_test`")
         .go();
     assert!(ran.stdout.contains("built-in"), "{}", ran.stdout);
+}
+
+/// `inputs-template` prints a document with every input, which `run`
+/// then reads: defaults as they are, placeholders to fill in.
+#[test]
+fn inputs_template_lists_every_input() {
+    let ran = Test::new(&["inputs-template", "tool-specs/blastn.yaml"]).go();
+    let doc: serde_json::Value = serde_json::from_str(&ran.stdout).unwrap();
+    let names: Vec<&String> = doc.as_object().unwrap().keys().collect();
+    assert_eq!(
+        names,
+        [
+            "query",
+            "db",
+            "db_name",
+            "evalue",
+            "outfmt",
+            "max_target_seqs"
+        ]
+    );
+    assert_eq!(doc["evalue"], 10);
+    assert_eq!(doc["max_target_seqs"], serde_json::Value::Null);
+    // A tool id works as well as a file.
+    Test::new(&["inputs-template", "echo_test"])
+        .stdout_has("\"text\"")
+        .go();
+}
+
+/// The spec format's own schema comes from the binary, for editors outside
+/// this repository; it is the checked-in one.
+#[test]
+fn schema_of_the_spec_format_comes_from_the_binary() {
+    let ran = Test::new(&["schema", "--spec-format"]).go();
+    let checked_in =
+        std::fs::read_to_string(crate::util::root().join("schema/tool-spec.schema.json")).unwrap();
+    assert_eq!(ran.stdout, checked_in);
 }

@@ -94,11 +94,15 @@ impl Checker {
             if let Some(known) = known
                 && !known.contains(&name)
             {
+                // `{description: a, b}`: YAML reads ` b` as a key of its own.
+                let comma = matches!(value.value, Value::Null).then(|| {
+                    format!("a comma inside `{{ }}` starts a new key: if `{name}` is the rest of a value, quote that value")
+                });
                 self.hinted(
                     &join(path, name),
                     key.loc,
                     format!("unknown key `{name}`"),
-                    crate::suggest::did_you_mean(name, known.iter().copied()),
+                    crate::suggest::did_you_mean(name, known.iter().copied()).or(comma),
                 );
                 continue;
             }

@@ -55,12 +55,10 @@ impl Lexer {
     }
 
     pub(super) fn set(&mut self, index: usize, context: Context) {
-        if self.lexed.contexts.len() <= index {
-            self.lexed.contexts.resize(index + 1, None);
-        }
         // A stricter verdict is never loosened.
-        if !matches!(self.lexed.contexts[index], Some(Context::Forbidden(_))) {
-            self.lexed.contexts[index] = Some(context);
+        let slot = self.lexed.contexts.entry(index).or_insert(context.clone());
+        if !matches!(slot, Context::Forbidden(_)) {
+            *slot = context;
         }
     }
 

@@ -99,8 +99,8 @@ pub struct Heredoc {
 
 #[derive(Debug, Default)]
 pub struct Lexed {
-    /// By marker index; a marker the lexer never saw stays `None`.
-    pub contexts: Vec<Option<Context>>,
+    /// By marker index (a marker the lexer never saw has none).
+    pub contexts: std::collections::BTreeMap<usize, Context>,
     pub heredocs: Vec<Heredoc>,
     /// Markers that are a shell's or interpreter's first operand: their
     /// value must not start with `-`.
@@ -157,7 +157,7 @@ pub fn place(marked: &str, pieces: &[Piece]) -> Result<String, Refusal> {
         let close = digits.find(CLOSE).ok_or_else(damaged)?;
         let index: usize = digits[..close].parse().map_err(|_| damaged())?;
         let length = OPEN.len_utf8() + close + CLOSE.len_utf8();
-        let context = lexed.contexts.get(index).cloned().flatten();
+        let context = lexed.contexts.get(&index).cloned();
         let piece = pieces.get(index).ok_or_else(damaged)?;
         let text = encode(context, piece, lexed.operands.contains(&index)).map_err(|why| {
             let at = snippet(marked, open, length);

@@ -13,10 +13,9 @@ fn contexts(template: &str) -> Vec<Context> {
         }
         marked.push_str(piece);
     }
-    lex(&marked)
-        .contexts
-        .into_iter()
-        .map(|c| c.unwrap_or(Context::Unquoted))
+    let lexed = lex(&marked);
+    (0..n)
+        .map(|i| lexed.contexts.get(&i).cloned().unwrap_or(Context::Unquoted))
         .collect()
 }
 
