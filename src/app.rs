@@ -7,7 +7,8 @@ use std::io::Write;
 use clap::Parser;
 
 use crate::cli::{
-    Cli, Command, InputsTemplateArgs, ListArgs, RenderArgs, RenderFormat, ReportFormat, SchemaArgs,
+    Cli, Command, InputsTemplateArgs, ListArgs, NewArgs, RenderArgs, RenderFormat, ReportFormat,
+    SchemaArgs,
 };
 use crate::contract::{self, ProcessEnv};
 use crate::diag::Format;
@@ -51,6 +52,7 @@ pub fn main() -> i32 {
         Command::Render(args) => render(args),
         Command::Schema(args) => schema(args),
         Command::InputsTemplate(args) => inputs_template(args),
+        Command::New(args) => new_spec(args),
         Command::List(args) => return list(args),
         Command::Completions(args) => {
             use clap::CommandFactory;
@@ -143,6 +145,48 @@ fn spec_arg(arg: &str) -> Result<crate::spec::Spec, Error> {
         }
     };
     crate::spec::load_for_run(&spec)
+}
+
+fn new_spec(args: NewArgs) -> Result<(), Error> {
+    if !contract::valid_tool_id(&args.id) {
+        return Err(Error::Usage(format!(
+            "invalid id \"{}\": use only lowercase letters, digits, `_` and `-`",
+            args.id
+        )));
+    }
+    let help = match &args.from_help {
+        Some(program) => Some(crate::scaffold::help_of(program).ok_or_else(|| {
+            Error::Usage(format!(
+                "cannot read options from `{program} --help` (nor -h, nor a bare call)"
+            ))
+        })?),
+        None => None,
+    };
+    let text = crate::scaffold::starter(&args.id, args.from_help.as_deref().zip(help.as_deref()));
+    let path = args
+        .output
+        .unwrap_or_else(|| std::path::Path::new("tool-specs").join(format!("{}.yaml", args.id)));
+    if path.as_os_str() == "-" {
+        print(&text);
+        return Ok(());
+    }
+    if path.exists() {
+        return Err(Error::Usage(format!(
+            "{} exists; pass --output to write elsewhere",
+            path.display()
+        )));
+    }
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::create_dir_all(dir)
+            .map_err(|err| Error::io(format!("cannot create {}", dir.display()), err))?;
+    }
+    std::fs::write(&path, text)
+        .map_err(|err| Error::io(format!("cannot write {}", path.display()), err))?;
+    say(&format!(
+        "wrote {p}; check it with `omni-launch validate {p}`",
+        p = path.display()
+    ));
+    Ok(())
 }
 
 fn inputs_template(args: InputsTemplateArgs) -> Result<(), Error> {

@@ -32,6 +32,8 @@ pub enum Command {
     Schema(SchemaArgs),
     /// Print an example inputs document for a spec: every input, defaults filled.
     InputsTemplate(InputsTemplateArgs),
+    /// Write a commented starter spec (tool-specs/<ID>.yaml) that validates.
+    New(NewArgs),
     /// List the tools a specs directory and the binary offer.
     List(ListArgs),
     /// Print a shell completion script (bash, zsh, fish, elvish, powershell).
@@ -160,6 +162,19 @@ pub struct SchemaArgs {
     /// Print the JSON Schema of the tool-spec format itself (for editors).
     #[arg(long, conflicts_with = "spec")]
     pub spec_format: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct NewArgs {
+    /// The tool's id: lowercase letters, digits, `_` and `-`.
+    #[arg(value_name = "ID")]
+    pub id: String,
+    /// Draft the inputs from this program's --help, each marked for review.
+    #[arg(long, value_name = "BINARY")]
+    pub from_help: Option<String>,
+    /// Where to write it (default: tool-specs/<ID>.yaml; - for stdout).
+    #[arg(long, short, value_name = "FILE")]
+    pub output: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]

@@ -29,6 +29,7 @@ mod render;
 mod results;
 mod run;
 pub mod runtime;
+mod scaffold;
 pub mod schema;
 pub mod spec;
 mod stage;

@@ -245,3 +245,40 @@ fn schema_of_the_spec_format_comes_from_the_binary() {
         std::fs::read_to_string(crate::util::root().join("schema/tool-spec.schema.json")).unwrap();
     assert_eq!(ran.stdout, checked_in);
 }
+
+/// `new` writes a starter spec that validates as written; with
+/// `--from-help`, a draft of the program's options as optional inputs;
+/// it never overwrites a file.
+#[test]
+fn new_writes_a_starter_spec_that_validates() {
+    let dir = crate::util::workdir();
+    Test::new(&["new", "my_tool"])
+        .current_dir(dir.path())
+        .stderr_has("wrote tool-specs/my_tool.yaml")
+        .go();
+    Test::new(&["validate", "tool-specs/my_tool.yaml"])
+        .current_dir(dir.path())
+        .go();
+    Test::new(&["new", "my_tool"])
+        .current_dir(dir.path())
+        .code(64)
+        .stderr_has("exists")
+        .go();
+    let helper = crate::util::root().join("fixtures/bin/fake-aligner");
+    let ran = Test::new(&["new", "aligner", "--output", "-", "--from-help"])
+        .arg(&helper)
+        .go();
+    for input in [
+        "threads: {type: int?}",
+        "k: {type: int?}",
+        "score_ratio: {type: float?}",
+        "paired: {type: boolean?}",
+        "read_group: {type: string?}",
+    ] {
+        assert!(ran.stdout.contains(input), "{input}:\n{}", ran.stdout);
+    }
+    assert!(!ran.stdout.contains("help:"), "{}", ran.stdout);
+    let spec = dir.path().join("aligner.yaml");
+    std::fs::write(&spec, &ran.stdout).unwrap();
+    Test::new(&["validate"]).arg(&spec).go();
+}
