@@ -11,7 +11,8 @@ use crate::cwl::FileObject;
 use crate::diag::Problem;
 use crate::error::Error;
 use crate::inputs::Inputs;
-use crate::spec::{InputSpec, Spec};
+use crate::spec::Spec;
+use crate::types::Constraints;
 use crate::uri;
 use crate::value::Value;
 use crate::workdir;
@@ -34,36 +35,74 @@ fn convert(spec: &Spec, inputs: &Inputs, plan: Option<&Path>) -> Result<Inputs, 
         let Some(input) = spec.inputs.get(name) else {
             continue;
         };
-        let converted = match value {
-            Value::List(items) => Value::List(
-                items
-                    .iter()
-                    .enumerate()
-                    .map(|(i, item)| {
-                        let planned = plan
-                            .map(|w| workdir::input_dir(w, name, Some(i), input.stage.is_some()));
-                        complete(
-                            input,
-                            item,
-                            &format!("inputs.{name}[{i}]"),
-                            planned.as_deref(),
-                        )
-                    })
-                    .collect::<Result<_, _>>()?,
-            ),
-            item => {
-                let planned =
-                    plan.map(|w| workdir::input_dir(w, name, None, input.stage.is_some()));
-                complete(input, item, &format!("inputs.{name}"), planned.as_deref())?
-            }
+        let staged = input.stage.is_some();
+        let planned = plan.map(|w| workdir::input_dir(w, name, None, staged));
+        let how = How {
+            constraints: &input.constraints,
+            staged,
         };
+        let converted = walk(how, value, &format!("inputs.{name}"), planned.as_deref())?;
         out.insert(name.clone(), converted);
     }
     Ok(out)
 }
 
+/// What declares a value being completed, and whether its input is staged.
+#[derive(Clone, Copy)]
+struct How<'a> {
+    constraints: &'a Constraints,
+    staged: bool,
+}
+
+/// Completes every File and Directory of a value, through lists and
+/// records; a planned folder follows the names staging would use.
+fn walk(how: How, value: &Value, json_path: &str, planned: Option<&Path>) -> Result<Value, Error> {
+    let below = |part: &str| {
+        planned.map(|d| {
+            if how.staged {
+                d.to_path_buf()
+            } else {
+                d.join(part)
+            }
+        })
+    };
+    match value {
+        Value::List(items) => items
+            .iter()
+            .enumerate()
+            .map(|(i, item)| {
+                let inner = below(&i.to_string());
+                walk(how, item, &format!("{json_path}[{i}]"), inner.as_deref())
+            })
+            .collect::<Result<_, _>>()
+            .map(Value::List),
+        Value::Record(fields) => {
+            let mut out = indexmap::IndexMap::new();
+            for (name, field_value) in fields {
+                let Some(field) = how.constraints.fields.iter().find(|f| &f.name == name) else {
+                    continue;
+                };
+                let inner_how = How {
+                    constraints: &field.constraints,
+                    staged: how.staged,
+                };
+                let inner = below(name);
+                let done = walk(
+                    inner_how,
+                    field_value,
+                    &format!("{json_path}.{name}"),
+                    inner.as_deref(),
+                )?;
+                out.insert(name.clone(), done);
+            }
+            Ok(Value::Record(out))
+        }
+        other => complete(how, other, json_path, planned),
+    }
+}
+
 fn complete(
-    input: &InputSpec,
+    how: How,
     value: &Value,
     json_path: &str,
     planned_dir: Option<&Path>,
@@ -72,12 +111,12 @@ fn complete(
     match value {
         Value::File(file) => match (&file.path, planned_dir) {
             // A local input the run would place in the work directory.
-            (Some(path), Some(dir)) if input.stage.is_some() => {
-                let object = file_object(input, file, path, json_path)?;
+            (Some(path), Some(dir)) if how.staged => {
+                let object = file_object(how, file, path, json_path)?;
                 Ok(Value::File(Box::new(object.at(dir.join(&file.basename)))))
             }
             (Some(path), _) => Ok(Value::File(Box::new(file_object(
-                input, file, path, json_path,
+                how, file, path, json_path,
             )?))),
             (None, Some(dir)) => Ok(Value::File(Box::new(file.at(dir.join(&file.basename))))),
             (None, None) => Err(Error::Internal(format!(
@@ -85,7 +124,7 @@ fn complete(
             ))),
         },
         Value::Directory(dir) => match (&dir.path, planned_dir) {
-            (Some(_), Some(planned)) if input.stage.is_some() => Ok(Value::Directory(Box::new(
+            (Some(_), Some(planned)) if how.staged => Ok(Value::Directory(Box::new(
                 dir.at(planned.join(&dir.basename)),
             ))),
             (Some(path), _) => {
@@ -108,7 +147,7 @@ fn complete(
 
 /// A local File input with its size and secondary files.
 fn file_object(
-    input: &InputSpec,
+    how: How,
     file: &FileObject,
     path: &Path,
     json_path: &str,
@@ -123,7 +162,7 @@ fn file_object(
     complete.size = Some(size(path).map_err(|err| missing(path, err))?);
     let dir = path.parent().unwrap_or(Path::new("/"));
     complete.secondary_files.clear();
-    for secondary in &input.constraints.secondary_files {
+    for secondary in &how.constraints.secondary_files {
         let name = secondary.apply(&file.basename);
         let candidate = dir.join(&name);
         if candidate.is_file() {

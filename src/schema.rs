@@ -7,13 +7,48 @@
 use serde_json::{Map, Value, json};
 
 use crate::spec::{InputSpec, Spec};
-use crate::types::BaseType;
+use crate::types::{BaseType, Constraints, Field, InputType};
+
+/// A declared value, an input or a record's field, as the schema sees it.
+struct Decl<'a> {
+    name: &'a str,
+    ty: InputType,
+    constraints: &'a Constraints,
+    description: Option<&'a str>,
+    default: Option<&'a Value>,
+}
+
+impl<'a> Decl<'a> {
+    fn input(input: &'a InputSpec) -> Self {
+        Self {
+            name: &input.name,
+            ty: input.ty,
+            constraints: &input.constraints,
+            description: input.description.as_deref(),
+            default: input.default.as_ref(),
+        }
+    }
+
+    fn field(field: &'a Field) -> Self {
+        Self {
+            name: &field.name,
+            ty: field.ty,
+            constraints: &field.constraints,
+            description: field.description.as_deref(),
+            default: field.default.as_ref(),
+        }
+    }
+
+    fn may_be_absent(&self) -> bool {
+        self.ty.optional || self.default.is_some()
+    }
+}
 
 pub fn inputs_schema(spec: &Spec) -> Value {
     let mut properties = Map::new();
     let mut required = Vec::new();
     for (name, input) in &spec.inputs {
-        properties.insert(name.clone(), input_schema(input));
+        properties.insert(name.clone(), input_schema(&Decl::input(input)));
         if !input.may_be_absent() {
             required.push(Value::String(name.clone()));
         }
@@ -34,7 +69,7 @@ pub fn inputs_schema(spec: &Spec) -> Value {
     Value::Object(schema)
 }
 
-fn input_schema(input: &InputSpec) -> Value {
+fn input_schema(input: &Decl) -> Value {
     let mut item = Map::new();
     let path_note =
         |class: &str| format!("{class}: a local path, or a file://, s3:// or azureblob:// URI");
@@ -79,6 +114,21 @@ fn input_schema(input: &InputSpec) -> Value {
             item.insert("type".into(), "string".into());
             item.insert("enum".into(), input.constraints.symbols.clone().into());
         }
+        BaseType::Record => {
+            let mut properties = Map::new();
+            let mut required = Vec::new();
+            for field in &input.constraints.fields {
+                let field = Decl::field(field);
+                properties.insert(field.name.to_string(), input_schema(&field));
+                if !field.may_be_absent() {
+                    required.push(Value::String(field.name.to_string()));
+                }
+            }
+            item.insert("type".into(), "object".into());
+            item.insert("properties".into(), Value::Object(properties));
+            item.insert("required".into(), Value::Array(required));
+            item.insert("additionalProperties".into(), false.into());
+        }
         BaseType::File | BaseType::Directory => {
             let class = input.ty.base.name();
             item.insert(
@@ -107,7 +157,7 @@ fn input_schema(input: &InputSpec) -> Value {
     } else {
         item
     };
-    let mut description = input.description.clone().unwrap_or_default();
+    let mut description = input.description.unwrap_or_default().to_string();
     if let Some(format) = &input.constraints.format {
         if !description.is_empty() {
             description.push(' ');
@@ -120,7 +170,7 @@ fn input_schema(input: &InputSpec) -> Value {
         }
         schema.insert("description".into(), description.into());
     }
-    if let Some(default) = &input.default {
+    if let Some(default) = input.default {
         schema.insert("default".into(), default.clone());
     }
     if input.may_be_absent() {
@@ -147,20 +197,23 @@ fn allow_null(schema: &mut Map<String, Value>) {
 pub fn inputs_template(spec: &Spec) -> Value {
     let mut doc = Map::new();
     for (name, input) in &spec.inputs {
-        let value = match (&input.default, input.ty.optional) {
-            (Some(default), _) => default.clone(),
-            (None, true) => Value::Null,
-            (None, false) => {
-                let one = placeholder(input);
-                if input.ty.array { json!([one]) } else { one }
-            }
-        };
-        doc.insert(name.clone(), value);
+        doc.insert(name.clone(), example(&Decl::input(input)));
     }
     Value::Object(doc)
 }
 
-fn placeholder(input: &InputSpec) -> Value {
+fn example(decl: &Decl) -> Value {
+    match (decl.default, decl.ty.optional) {
+        (Some(default), _) => default.clone(),
+        (None, true) => Value::Null,
+        (None, false) => {
+            let one = placeholder(decl);
+            if decl.ty.array { json!([one]) } else { one }
+        }
+    }
+}
+
+fn placeholder(input: &Decl) -> Value {
     let c = &input.constraints;
     match input.ty.base {
         BaseType::String => json!(format!("<{}>", input.name)),
@@ -170,5 +223,11 @@ fn placeholder(input: &InputSpec) -> Value {
         BaseType::Enum => json!(c.symbols.first()),
         BaseType::File => json!(format!("path/or/uri/of/{}", input.name)),
         BaseType::Directory => json!(format!("path/or/uri/of/{}/", input.name)),
+        BaseType::Record => Value::Object(
+            c.fields
+                .iter()
+                .map(|f| (f.name.clone(), example(&Decl::field(f))))
+                .collect(),
+        ),
     }
 }

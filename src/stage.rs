@@ -14,7 +14,8 @@ use crate::diag::Problem;
 use crate::error::{Error, Fault};
 use crate::inputs::Inputs;
 use crate::objects::Store;
-use crate::spec::{InputSpec, Spec, Stage};
+use crate::spec::{Spec, Stage};
+use crate::types::Constraints;
 use crate::uri::{Scheme, StoreUri};
 use crate::value::Value;
 use crate::workdir;
@@ -27,29 +28,76 @@ pub async fn stage(spec: &Spec, inputs: &Inputs, workdir: &Path) -> Result<Input
         let Some(input) = spec.inputs.get(name) else {
             continue;
         };
-        let staged = match value {
-            Value::List(items) => {
-                let mut staged = Vec::with_capacity(items.len());
-                for (i, item) in items.iter().enumerate() {
-                    let place = Place {
-                        dir: workdir::input_dir(workdir, name, Some(i), input.stage.is_some()),
-                        json_path: format!("inputs.{name}[{i}]"),
-                    };
-                    staged.push(stage_one(&mut stores, input, item, &place).await?);
-                }
-                Value::List(staged)
-            }
-            item => {
-                let place = Place {
-                    dir: workdir::input_dir(workdir, name, None, input.stage.is_some()),
-                    json_path: format!("inputs.{name}"),
-                };
-                stage_one(&mut stores, input, item, &place).await?
-            }
+        let how = How {
+            constraints: &input.constraints,
+            stage: input.stage,
         };
+        let place = Place {
+            dir: workdir::input_dir(workdir, name, None, input.stage.is_some()),
+            json_path: format!("inputs.{name}"),
+        };
+        let staged = stage_value(&mut stores, how, value, place).await?;
         out.insert(name.clone(), staged);
     }
     Ok(out)
+}
+
+/// How one value is staged: what declares it, and the input's `stage`.
+#[derive(Clone, Copy)]
+struct How<'a> {
+    constraints: &'a Constraints,
+    stage: Option<Stage>,
+}
+
+/// Stages every File and Directory of a value, into folders named after
+/// list indexes and record fields (`inputs/samples/0/reads/`), or at the
+/// top of the work directory for an input the spec asks to `stage`.
+fn stage_value<'a>(
+    stores: &'a mut Stores,
+    how: How<'a>,
+    value: &'a Value,
+    place: Place,
+) -> futures::future::BoxFuture<'a, Result<Value, Error>> {
+    Box::pin(async move {
+        let below = |part: &str, json: String| Place {
+            dir: if how.stage.is_some() {
+                place.dir.clone()
+            } else {
+                place.dir.join(part)
+            },
+            json_path: json,
+        };
+        match value {
+            Value::List(items) => {
+                let mut staged = Vec::with_capacity(items.len());
+                for (i, item) in items.iter().enumerate() {
+                    let inner = below(&i.to_string(), format!("{}[{i}]", place.json_path));
+                    staged.push(stage_value(stores, how, item, inner).await?);
+                }
+                Ok(Value::List(staged))
+            }
+            Value::Record(fields) => {
+                let mut staged = indexmap::IndexMap::new();
+                for (name, field_value) in fields {
+                    let Some(field) = how.constraints.fields.iter().find(|f| &f.name == name)
+                    else {
+                        continue;
+                    };
+                    let inner_how = How {
+                        constraints: &field.constraints,
+                        stage: how.stage,
+                    };
+                    let inner = below(name, format!("{}.{name}", place.json_path));
+                    staged.insert(
+                        name.clone(),
+                        stage_value(stores, inner_how, field_value, inner).await?,
+                    );
+                }
+                Ok(Value::Record(staged))
+            }
+            other => stage_one(stores, how, other, &place).await,
+        }
+    })
 }
 
 /// Where one input goes, and how messages name it.
@@ -102,15 +150,15 @@ fn remote(location: &str, has_path: bool) -> Option<Result<StoreUri, Error>> {
 
 async fn stage_one(
     stores: &mut Stores,
-    input: &InputSpec,
+    how: How<'_>,
     value: &Value,
     place: &Place,
 ) -> Result<Value, Error> {
     match value {
         Value::File(file) => match remote(&file.location, file.path.is_some()) {
-            None => match (&file.path, input.stage) {
+            None => match (&file.path, how.stage) {
                 (Some(path), Some(mode)) => {
-                    let placed = place_local(path, &place.dir, mode, &input_siblings(input, path))
+                    let placed = place_local(path, &place.dir, mode, &siblings(how, path))
                         .await
                         .map_err(|err| {
                             place.missing(format!("cannot stage \"{}\": {err}", path.display()))
@@ -122,12 +170,12 @@ async fn stage_one(
             Some(uri) => {
                 let uri = uri?;
                 let store = stores.open(&uri)?;
-                let staged = stage_file(&store, input, file, &uri, place).await?;
+                let staged = stage_file(&store, how, file, &uri, place).await?;
                 Ok(Value::File(Box::new(staged)))
             }
         },
         Value::Directory(dir) => match remote(&dir.location, dir.path.is_some()) {
-            None => match (&dir.path, input.stage) {
+            None => match (&dir.path, how.stage) {
                 (Some(path), Some(mode)) => {
                     let placed = place_local(path, &place.dir, mode, &[])
                         .await
@@ -151,7 +199,7 @@ async fn stage_one(
 
 async fn stage_file(
     store: &Store,
-    input: &InputSpec,
+    how: How<'_>,
     file: &FileObject,
     uri: &StoreUri,
     place: &Place,
@@ -161,7 +209,7 @@ async fn stage_file(
         return Err(place.missing(format!("\"{}\" names no object", file.location)));
     }
     let local = place.dir.join(basename);
-    if input.stage.is_some() && local.exists() {
+    if how.stage.is_some() && local.exists() {
         return Err(place.missing(format!("another input is already staged as {basename}")));
     }
     let found = store
@@ -171,7 +219,7 @@ async fn stage_file(
     if !found {
         return Err(place.missing(format!("\"{}\" does not exist", file.location)));
     }
-    for secondary in &input.constraints.secondary_files {
+    for secondary in &how.constraints.secondary_files {
         let name = secondary.apply(basename);
         let sec_key = match uri.key.rsplit_once('/') {
             Some((dir, _)) => format!("{dir}/{name}"),
@@ -240,12 +288,11 @@ async fn stage_directory(
 }
 
 /// The secondary files of a local File input that exist beside it.
-fn input_siblings(input: &InputSpec, path: &Path) -> Vec<PathBuf> {
+fn siblings(how: How, path: &Path) -> Vec<PathBuf> {
     let Some(name) = path.file_name().and_then(|n| n.to_str()) else {
         return Vec::new();
     };
-    input
-        .constraints
+    how.constraints
         .secondary_files
         .iter()
         .map(|secondary| path.with_file_name(secondary.apply(name)))

@@ -1,6 +1,7 @@
 //! The types a spec declares: input types (`string int float boolean enum
-//! File Directory`, arrays `T[]`, optional `T?` and `T[]?`), their
-//! constraints, and the types of value outputs.
+//! File Directory record`, arrays `T[]`, optional `T?` and `T[]?`), their
+//! constraints (a record's fields among them), and the types of value
+//! outputs.
 //!
 //! Ground floor: both the spec checker and inputs validation build on it;
 //! it imports no stage.
@@ -20,10 +21,13 @@ pub enum BaseType {
     Enum,
     File,
     Directory,
+    /// Named, typed fields (CWL records, Galaxy sections; arrays of them
+    /// are Galaxy repeats).
+    Record,
 }
 
 impl BaseType {
-    pub const NAMES: [&'static str; 7] = [
+    pub const NAMES: [&'static str; 8] = [
         "string",
         "int",
         "float",
@@ -31,6 +35,7 @@ impl BaseType {
         "enum",
         "File",
         "Directory",
+        "record",
     ];
 
     fn from_name(name: &str) -> Option<Self> {
@@ -42,6 +47,7 @@ impl BaseType {
             "enum" => BaseType::Enum,
             "File" => BaseType::File,
             "Directory" => BaseType::Directory,
+            "record" => BaseType::Record,
             _ => return None,
         })
     }
@@ -55,6 +61,7 @@ impl BaseType {
             BaseType::Enum => "enum",
             BaseType::File => "File",
             BaseType::Directory => "Directory",
+            BaseType::Record => "record",
         }
     }
 
@@ -139,6 +146,18 @@ pub struct Constraints {
     pub symbols: Vec<String>,
     pub format: Option<String>,
     pub secondary_files: Vec<SecondaryFile>,
+    /// A record's fields, in order.
+    pub fields: Vec<Field>,
+}
+
+/// One field of a record: a declared type, its constraints and default.
+#[derive(Debug)]
+pub struct Field {
+    pub name: String,
+    pub ty: InputType,
+    pub constraints: Constraints,
+    pub default: Option<serde_json::Value>,
+    pub description: Option<String>,
 }
 
 /// The type of a value output (one read `from:` stdout, stderr or a file).

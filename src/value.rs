@@ -27,6 +27,8 @@ pub enum Value {
     File(Box<FileObject>),
     Directory(Box<DirectoryObject>),
     List(Vec<Value>),
+    /// A record's fields, in declared order.
+    Record(indexmap::IndexMap<String, Value>),
 }
 
 /// How File and Directory values are checked.
@@ -199,6 +201,7 @@ fn check_one(
                 )),
             }
         }
+        BaseType::Record => record(c, value, path, paths, found),
         BaseType::File | BaseType::Directory => match path_value(base, c, value, paths) {
             Ok(v) => Some(v),
             Err(problem) => {
@@ -210,6 +213,65 @@ fn check_one(
             }
         },
     }
+}
+
+/// A record: a JSON object whose keys are its fields, each checked against
+/// its own type; absent fields take their default, or `null` when optional.
+fn record(
+    c: &Constraints,
+    value: &serde_json::Value,
+    path: &str,
+    paths: PathCheck,
+    found: &mut Vec<Found>,
+) -> Option<Value> {
+    let serde_json::Value::Object(given) = value else {
+        found.push(Found::invalid(
+            path,
+            format!("expected an object of fields, found {}", describe(value)),
+        ));
+        return None;
+    };
+    let before = found.len();
+    for name in given.keys() {
+        if !c.fields.iter().any(|f| &f.name == name) {
+            found.push(Found {
+                hint: crate::suggest::did_you_mean(name, c.fields.iter().map(|f| f.name.as_str())),
+                ..Found::invalid(&format!("{path}.{name}"), format!("unknown field `{name}`"))
+            });
+        }
+    }
+    let mut fields = indexmap::IndexMap::new();
+    for field in &c.fields {
+        let field_path = format!("{path}.{}", field.name);
+        let given = match given.get(&field.name) {
+            Some(serde_json::Value::Null) | None => match &field.default {
+                Some(default) => default,
+                None if field.ty.optional => {
+                    fields.insert(field.name.clone(), Value::Null);
+                    continue;
+                }
+                None => {
+                    found.push(Found::invalid(
+                        &field_path,
+                        format!("missing required field `{}` ({})", field.name, field.ty),
+                    ));
+                    continue;
+                }
+            },
+            Some(given) => given,
+        };
+        if let Some(v) = check(
+            field.ty,
+            &field.constraints,
+            given,
+            &field_path,
+            paths,
+            found,
+        ) {
+            fields.insert(field.name.clone(), v);
+        }
+    }
+    (found.len() == before).then_some(Value::Record(fields))
 }
 
 fn plural(n: u64) -> &'static str {

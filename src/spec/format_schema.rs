@@ -84,8 +84,8 @@ impl JsonSchema for TypeName {
     fn json_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
         schemars::json_schema!({
             "type": "string",
-            "description": "string, int, float, boolean, enum, File or Directory, as T, T[], T? or T[]?",
-            "pattern": r"^(string|int|float|boolean|enum|File|Directory)(\[\])?\??$"
+            "description": "string, int, float, boolean, enum, File, Directory or record, as T, T[], T? or T[]?",
+            "pattern": r"^(string|int|float|boolean|enum|File|Directory|record)(\[\])?\??$"
         })
     }
 }
@@ -121,6 +121,9 @@ struct Input {
     /// beside their inputs (samtools faidx, bwa index), so what they write
     /// lands where output globs look and the user's data gets no new files.
     stage: Option<StageMode>,
+    /// A record's fields by name, each declared like an input (records
+    /// nest; `record[]` is a list of them).
+    fields: Option<BTreeMap<String, InputOrType>>,
 }
 
 /// `link` or `copy`.

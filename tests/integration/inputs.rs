@@ -327,3 +327,61 @@ fn staged_inputs_are_placed_in_the_work_directory() {
     .go();
     assert!(ran.stdout.contains("'/w/run/data.txt'"), "{}", ran.stdout);
 }
+
+/// Records: typed fields with defaults, lists of records, every problem
+/// named by its JSON path inside them, File fields completed like inputs,
+/// and fields in templates as `{{ options.mode }}`.
+#[test]
+fn records_and_lists_of_records() {
+    let data = crate::util::workdir();
+    std::fs::write(data.path().join("a.fa"), "ACGT\n").unwrap();
+    std::fs::write(data.path().join("b.fa"), "AC\n").unwrap();
+    let inputs = serde_json::json!({
+        "options": {"mode": "exact"},
+        "samples": [
+            {"name": "s1", "reads": data.path().join("a.fa")},
+            {"name": "s2", "reads": data.path().join("b.fa")},
+        ],
+    })
+    .to_string();
+    let ran = Test::run(&[
+        "--spec",
+        "fixtures/specs/run/records.yaml",
+        "--inputs",
+        &inputs,
+    ])
+    .go();
+    let doc = ran.json();
+    assert_eq!(
+        doc["results"]["out"],
+        "q=20 mode=exact label=\ns1:a.fa:5\ns2:b.fa:3"
+    );
+    assert_eq!(doc["inputs"]["options"]["min_quality"], 20);
+    assert_eq!(doc["inputs"]["samples"][1]["reads"]["class"], "File");
+    assert_eq!(doc["inputs"]["samples"][1]["reads"]["size"], 3);
+
+    let bad = serde_json::json!({
+        "options": {"mode": "exat", "min_qual": 3},
+        "samples": [{"name": "bad name", "reads": "nope.fa"}, {"reads": "x"}],
+    })
+    .to_string();
+    let ran = Test::new(&[
+        "validate",
+        "fixtures/specs/run/records.yaml",
+        "--inputs",
+        &bad,
+    ])
+    .code(65)
+    .go();
+    insta::assert_snapshot!(redact(&ran.stdout, &[]));
+
+    let ran = Test::new(&["schema", "fixtures/specs/run/records.yaml"]).go();
+    let schema: serde_json::Value = serde_json::from_str(&ran.stdout).unwrap();
+    let sample = &schema["properties"]["samples"]["items"];
+    assert_eq!(sample["type"], "object");
+    assert_eq!(sample["required"], serde_json::json!(["name", "reads"]));
+    let ran = Test::new(&["inputs-template", "fixtures/specs/run/records.yaml"]).go();
+    let template: serde_json::Value = serde_json::from_str(&ran.stdout).unwrap();
+    assert_eq!(template["options"]["min_quality"], 20);
+    assert_eq!(template["samples"][0]["name"], "<name>");
+}

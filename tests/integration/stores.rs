@@ -198,6 +198,32 @@ fn directories_and_secondary_files_stage_from_each_store() {
         );
         assert_eq!(doc["inputs"]["d"]["basename"], "many");
 
+        // A File inside a list of records stages from the store too.
+        let inputs = json!({
+            "options": {},
+            "samples": [{"name": "s1", "reads": format!("{prefix}outputs/many/a.txt")}],
+        })
+        .to_string();
+        let ran = launch(
+            &env,
+            &[
+                "--spec",
+                "fixtures/specs/run/records.yaml",
+                "--inputs",
+                &inputs,
+            ],
+            0,
+        );
+        let reads = &ran.json()["inputs"]["samples"][0]["reads"];
+        assert!(
+            reads["path"]
+                .as_str()
+                .unwrap()
+                .ends_with("/inputs/samples/0/reads/a.txt"),
+            "{reads}"
+        );
+        assert_eq!(reads["size"], 1);
+
         // A missing object is input_missing, naming the input and the URI.
         let missing = format!("{prefix}no/such.bam");
         let inputs = json!({ "bam": missing }).to_string();

@@ -9,7 +9,7 @@ use super::{Checker, Entries, INPUT_KEYS, join, valid_name};
 use crate::cwl::SecondaryFile;
 use crate::spec::{InputSpec, Stage};
 use crate::template::CONTEXT_NAMES;
-use crate::types::{BaseType, Constraints, InputType};
+use crate::types::{BaseType, Constraints, Field, InputType};
 use crate::value::{self, PathCheck};
 use crate::yaml::{Loc, Node, Value};
 
@@ -62,6 +62,14 @@ fn check_input(
                         path,
                         node.loc,
                         "an enum needs `symbols`; write it as a mapping",
+                    );
+                    return None;
+                }
+                if ty.base == BaseType::Record {
+                    c.error(
+                        path,
+                        node.loc,
+                        "a record needs `fields`; write it as a mapping",
                     );
                     return None;
                 }
@@ -243,6 +251,20 @@ fn check_input(
             }
         }
     }
+    match entries.get("fields") {
+        Some((k, n)) if applies(c, "fields", k.loc, &[B::Record]) => {
+            spec.constraints.fields = check_fields(c, n, &field("fields"));
+        }
+        Some(_) => {}
+        None if base == Some(B::Record) => {
+            c.error(
+                path,
+                node.loc,
+                "a record needs `fields`, its named, typed parts",
+            );
+        }
+        None => {}
+    }
     if let Some((k, n)) = entries.get("stage")
         && applies(c, "stage", k.loc, &[B::File, B::Directory])
         && let Some(mode) = c.string(n, &field("stage"))
@@ -287,6 +309,48 @@ fn check_input(
         spec.default = Some(value);
     }
     Some(spec)
+}
+
+/// A record's fields: each declared like an input (type, constraints,
+/// default, description; records nest), named like one.
+fn check_fields(c: &mut Checker, node: &Node, path: &str) -> Vec<Field> {
+    let mut fields = Vec::new();
+    c.no_empty_entries(node, path);
+    let Some(entries) = c.mapping(node, path, None) else {
+        return fields;
+    };
+    if entries.is_empty() {
+        c.error(path, node.loc, "a record needs at least one field");
+    }
+    for (name, (key, value)) in entries {
+        let field_path = join(path, name);
+        if !valid_name(name) {
+            c.error(
+                &field_path,
+                key.loc,
+                format!("invalid field name `{name}`: use letters, digits and `_`, not starting with a digit"),
+            );
+            continue;
+        }
+        let Some(input) = check_input(c, name, key.loc, value, &field_path) else {
+            continue;
+        };
+        if input.stage.is_some() {
+            c.error(
+                &field_path,
+                key.loc,
+                "`stage` applies to inputs, not to fields of a record",
+            );
+        }
+        fields.push(Field {
+            name: input.name,
+            ty: input.ty,
+            constraints: input.constraints,
+            default: input.default,
+            description: input.description,
+        });
+    }
+    fields
 }
 
 /// The regex crate draws a caret diagram; its last line is the reason.

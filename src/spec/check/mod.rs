@@ -39,6 +39,7 @@ pub const INPUT_KEYS: &[&str] = &[
     "format",
     "secondary_files",
     "stage",
+    "fields",
 ];
 pub const OUTPUT_KEYS: &[&str] = &["type", "glob", "from", "optional", "format", "description"];
 
@@ -323,11 +324,17 @@ fn check_root(c: &mut Checker, root: &Node) -> Option<Spec> {
     ];
     for (name, input) in &inputs {
         let fields = match (input.ty.base, input.ty.array) {
-            (BaseType::File, false) => FILE_FIELDS,
-            (BaseType::Directory, false) => DIRECTORY_FIELDS,
+            (BaseType::File, false) => FILE_FIELDS.to_vec(),
+            (BaseType::Directory, false) => DIRECTORY_FIELDS.to_vec(),
+            (BaseType::Record, false) => input
+                .constraints
+                .fields
+                .iter()
+                .map(|f| f.name.as_str())
+                .collect(),
             _ => continue,
         };
-        attributes.push((name.as_str(), fields.to_vec()));
+        attributes.push((name.as_str(), fields));
     }
     declared.extend(CONTEXT_NAMES);
     let names = template::Names {
