@@ -3,6 +3,7 @@
 
 mod bio;
 mod blast;
+mod cookbook;
 mod inputs;
 mod outputs;
 mod process;
