@@ -113,15 +113,31 @@ fn render(args: RenderArgs) -> Result<(), Error> {
         .unwrap_or_else(|| crate::workdir::planned(None, &args.run_id));
     let inputs = crate::runtime::plan(&spec, &values, &workdir)?;
     let plan = crate::render::render(&spec, &inputs, &resources, &args.run_id, &workdir)?;
+    let command = plan.command.display();
+    let (argv, env) = (plan.command.argv(), plan.env.clone());
+    let task = crate::exec::Task::new(&spec, plan, &inputs, &resources, &workdir, &args.run_id);
+    let settings = crate::exec::settings(&spec.requirements, &args.container.options());
+    let engine = crate::exec::engine_command(args.runner.kind(), &settings, &task);
     match args.format {
-        RenderFormat::Text => print(&format!("{}\n", plan.command.display())),
+        RenderFormat::Text => match &engine {
+            Some(engine) => print(&format!(
+                "{}\n",
+                engine
+                    .iter()
+                    .map(|a| crate::template::shell_word(a))
+                    .collect::<Vec<_>>()
+                    .join(" ")
+            )),
+            None => print(&format!("{command}\n")),
+        },
         RenderFormat::Json => {
             let doc = serde_json::json!({
-                "command": plan.command.display(),
-                "argv": plan.command.argv(),
-                "env": plan.env.into_iter().map(|(k, v)| (k, serde_json::Value::String(v))).collect::<serde_json::Map<_, _>>(),
+                "command": command,
+                "argv": argv,
+                "env": env.into_iter().map(|(k, v)| (k, serde_json::Value::String(v))).collect::<serde_json::Map<_, _>>(),
                 "inputs": inputs,
                 "workdir": workdir.display().to_string(),
+                "engine_argv": engine,
             });
             print(&format!(
                 "{}\n",

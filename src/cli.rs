@@ -5,7 +5,7 @@ use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
-use crate::contract::{RunRequest, RunnerKind};
+use crate::contract::{ContainerOptions, Pull, RunRequest, RunnerKind};
 
 #[derive(Debug, Parser)]
 #[command(
@@ -72,6 +72,8 @@ pub struct RunArgs {
     /// How to run the command.
     #[arg(long, value_enum, default_value = "local")]
     pub runner: RunnerArg,
+    #[command(flatten)]
+    pub container: ContainerArgs,
     /// Time limit in seconds (default: resources.time_limit_s).
     #[arg(long, value_name = "SECS")]
     pub timeout: Option<u64>,
@@ -89,9 +91,8 @@ impl From<RunArgs> for RunRequest {
             run_id: a.run_id,
             workdir: a.workdir,
             keep_workdir: a.keep_workdir,
-            runner: match a.runner {
-                RunnerArg::Local => RunnerKind::Local,
-            },
+            runner: a.runner.kind(),
+            container: a.container.options(),
             timeout: a.timeout,
         }
     }
@@ -101,6 +102,62 @@ impl From<RunArgs> for RunRequest {
 pub enum RunnerArg {
     /// Directly on this machine, in its own process group.
     Local,
+    /// In the spec's image (requirements.container), with Docker.
+    Docker,
+    /// In the spec's image, with Podman.
+    Podman,
+}
+
+impl RunnerArg {
+    pub fn kind(self) -> RunnerKind {
+        match self {
+            RunnerArg::Local => RunnerKind::Local,
+            RunnerArg::Docker => RunnerKind::Docker,
+            RunnerArg::Podman => RunnerKind::Podman,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum PullArg {
+    /// Pull the image when it is not on this machine.
+    Missing,
+    /// Pull it every time.
+    Always,
+    /// Never pull; a missing image is an error.
+    Never,
+}
+
+/// How a container runner runs the tool.
+#[derive(Debug, Args)]
+pub struct ContainerArgs {
+    /// The image to run in (default: the spec's requirements.container).
+    #[arg(long, value_name = "IMAGE")]
+    pub image: Option<String>,
+    /// When to pull the image.
+    #[arg(long, value_enum, default_value = "missing")]
+    pub pull: PullArg,
+    /// Run as this uid:gid in the container (default: the invoking user's).
+    #[arg(long, value_name = "UID:GID")]
+    pub container_user: Option<String>,
+    /// Pass this launcher environment variable into the container (repeatable).
+    #[arg(long, value_name = "NAME")]
+    pub container_env: Vec<String>,
+}
+
+impl ContainerArgs {
+    pub fn options(&self) -> ContainerOptions {
+        ContainerOptions {
+            image: self.image.clone(),
+            pull: match self.pull {
+                PullArg::Missing => Pull::Missing,
+                PullArg::Always => Pull::Always,
+                PullArg::Never => Pull::Never,
+            },
+            user: self.container_user.clone(),
+            env: self.container_env.clone(),
+        }
+    }
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
@@ -149,6 +206,11 @@ pub struct RenderArgs {
     /// The work directory templates see.
     #[arg(long, value_name = "DIR")]
     pub workdir: Option<PathBuf>,
+    /// Show the container engine's command line for this runner.
+    #[arg(long, value_enum, default_value = "local")]
+    pub runner: RunnerArg,
+    #[command(flatten)]
+    pub container: ContainerArgs,
     /// text: the command line; json: command, argv and env.
     #[arg(long, value_enum, default_value = "text")]
     pub format: RenderFormat,

@@ -25,6 +25,7 @@ pub struct RunRequest {
     pub workdir: Option<PathBuf>,
     pub keep_workdir: bool,
     pub runner: RunnerKind,
+    pub container: ContainerOptions,
     pub timeout: Option<u64>,
 }
 
@@ -34,14 +35,53 @@ pub enum RunnerKind {
     /// Directly on this machine.
     #[default]
     Local,
+    /// In the spec's image, with Docker.
+    Docker,
+    /// In the spec's image, with Podman.
+    Podman,
 }
 
 impl RunnerKind {
     pub fn name(self) -> &'static str {
         match self {
             RunnerKind::Local => "local",
+            RunnerKind::Docker => "docker",
+            RunnerKind::Podman => "podman",
         }
     }
+}
+
+/// When a container runner pulls the image (`--pull`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Pull {
+    /// Only when it is not on this machine.
+    #[default]
+    Missing,
+    Always,
+    Never,
+}
+
+impl Pull {
+    /// The engines' `--pull` value.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Pull::Missing => "missing",
+            Pull::Always => "always",
+            Pull::Never => "never",
+        }
+    }
+}
+
+/// The command line's say on how a container runs.
+#[derive(Clone, Debug, Default)]
+pub struct ContainerOptions {
+    /// The image, over the spec's `requirements.container`.
+    pub image: Option<String>,
+    pub pull: Pull,
+    /// `uid:gid` to run as (default: the invoking user's).
+    pub user: Option<String>,
+    /// Launcher environment variables to pass into the container.
+    pub env: Vec<String>,
 }
 
 /// Which spec a run names: a file (`--spec`), or a tool id, looked up in
@@ -78,6 +118,7 @@ pub struct Contract {
     pub workdir: Option<PathBuf>,
     pub keep_workdir: bool,
     pub runner: RunnerKind,
+    pub container: ContainerOptions,
     /// `--timeout` in seconds; 0 means no limit.
     pub timeout: Option<u64>,
 }
@@ -284,6 +325,7 @@ impl Contract {
             crate::objects::part_size()?;
         }
         let runner = req.runner;
+        let container = req.container;
         Ok(Self {
             spec,
             tool_id,
@@ -294,6 +336,7 @@ impl Contract {
             workdir: req.workdir,
             keep_workdir: req.keep_workdir,
             runner,
+            container,
             timeout: req.timeout,
         })
     }

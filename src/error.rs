@@ -29,6 +29,8 @@ pub enum Kind {
     Signalled,
     /// An output the spec promises was not produced, or could not be read.
     OutputMissing,
+    /// The runner knows the tool was killed for exceeding its memory limit.
+    OutOfMemory,
     /// The launcher's own local environment failed: its work directory or
     /// files could not be created or written (permissions, disk full).
     Environment,
@@ -51,6 +53,7 @@ impl Kind {
             Kind::NotFound => "not_found",
             Kind::Signalled => "signalled",
             Kind::OutputMissing => "output_missing",
+            Kind::OutOfMemory => "out_of_memory",
             Kind::Environment => "environment",
             Kind::Internal => "internal",
         }
@@ -125,6 +128,8 @@ pub enum Error {
     /// signal on, as opposed to the tool dying of a signal on its own.
     #[error("{}", signal_message(*.signal, *.by_launcher))]
     Signalled { signal: i32, by_launcher: bool },
+    #[error("the tool was killed for exceeding its memory limit")]
+    OutOfMemory,
     #[error("output `{output}`: {message}")]
     OutputMissing {
         output: String,
@@ -196,6 +201,7 @@ impl Error {
             Error::NotFound(_) => Kind::NotFound,
             Error::Signalled { .. } => Kind::Signalled,
             Error::OutputMissing { .. } => Kind::OutputMissing,
+            Error::OutOfMemory => Kind::OutOfMemory,
             Error::Io { .. } => Kind::Environment,
             Error::Internal(_) => Kind::Internal,
         }
@@ -222,6 +228,7 @@ impl Error {
                 _ => 128,
             },
             Kind::Environment => code::CANTCREAT,
+            Kind::OutOfMemory => 128 + 9,
             // The tool ran but broke its spec's promise: not retryable.
             Kind::OutputMissing | Kind::Internal => code::SOFTWARE,
         }

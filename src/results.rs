@@ -68,6 +68,9 @@ pub struct Launcher {
     pub name: &'static str,
     pub version: &'static str,
     pub runner: String,
+    /// The image and engine a container runner used.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub container: Option<crate::exec::ContainerInfo>,
 }
 
 #[derive(Debug, Serialize)]
@@ -120,6 +123,7 @@ impl Results {
                 name: env!("CARGO_PKG_NAME"),
                 version: env!("CARGO_PKG_VERSION"),
                 runner: runner.to_string(),
+                container: None,
             },
             spec: None,
         }

@@ -13,7 +13,7 @@ use tokio::time::Instant;
 use crate::collect::Outputs;
 use crate::contract::{Contract, Env, RunRequest, RunnerKind};
 use crate::error::Error;
-use crate::exec::{self, Interrupts, Job};
+use crate::exec::{self, Interrupts, Job, Task};
 use crate::results::{Results, SpecInfo};
 use crate::spec::Spec;
 use crate::store::Storing;
@@ -220,7 +220,8 @@ impl Pipeline<'_> {
             self.interrupts.limit(self.clock, Duration::from_secs(secs));
         }
 
-        let mut runner = exec::runner(self.contract.runner);
+        let settings = exec::settings(&spec.requirements, &self.contract.container);
+        let mut runner = exec::runner(self.contract.runner, settings);
         if self.contract.runner == RunnerKind::Local {
             let missing = crate::spec::missing_binaries(&spec);
             if !missing.is_empty() {
@@ -249,35 +250,54 @@ impl Pipeline<'_> {
             file.try_clone()
                 .map_err(|err| Error::io("cannot keep the tool's output", err))
         };
+        let shell = plan.command.is_shell();
         let job = Job {
-            argv: plan.command.argv(),
-            env: plan.env,
-            workdir: workdir.to_path_buf(),
+            task: Task::new(
+                &spec,
+                plan,
+                &inputs,
+                &resources,
+                workdir,
+                &self.contract.run_id,
+            ),
             stdout: keep(&logs.stdout)?,
             stderr: keep(&logs.stderr)?,
             grace: grace(),
         };
-        runner.set_up(&job)?;
-        let outcome = self.runtime.block_on(runner.exec(&job, self.interrupts));
+        let outcome = match runner.set_up(&job) {
+            Ok(()) => self
+                .runtime
+                .block_on(runner.exec(&job, self.interrupts))
+                .map_err(|err| self.with_stderr(err, &logs)),
+            Err(err) => Err(err),
+        };
+        self.results.launcher.container = runner.container();
         runner.tear_down(&job)?;
         let outcome = outcome?;
-        self.results.usage = Some(outcome.usage);
-        exec::verdict(&outcome, plan.command.is_shell())
-            .map_err(|err| self.with_stderr(err, &logs))?;
+        self.results.usage = outcome.usage;
+        exec::verdict(&outcome, shell).map_err(|err| self.with_stderr(err, &logs))?;
 
         drop(job);
         self.results.results = self.collect(&spec, &logs)?;
         Ok(())
     }
 
-    /// A tool that failed on its own: add the end of its stderr, and where
-    /// the whole of it is kept, to the message.
+    /// A tool that failed on its own, or a command that could not start:
+    /// add the end of its stderr (where the shell or the container engine
+    /// says why), and where the whole of it is kept, to the message.
     fn with_stderr(&self, err: Error, logs: &Logs) -> Error {
-        let Error::ToolFailed { status, .. } = err else {
-            return err;
-        };
         let tail = crate::workdir::Logs::tail(&logs.stderr, 5);
         let kept = self.workdir.path().join(".omni-launch/stderr");
+        let status = match err {
+            Error::ToolFailed { status, .. } => status,
+            Error::NotFound(message) if !tail.is_empty() => {
+                return Error::NotFound(format!("{message}; stderr ended with: {tail}"));
+            }
+            Error::NotExecutable(message) if !tail.is_empty() => {
+                return Error::NotExecutable(format!("{message}; stderr ended with: {tail}"));
+            }
+            err => return err,
+        };
         let said = if tail.is_empty() {
             format!("it wrote nothing on stderr ({})", kept.display())
         } else {

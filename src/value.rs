@@ -31,6 +31,31 @@ pub enum Value {
     Record(indexmap::IndexMap<String, Value>),
 }
 
+impl Value {
+    /// The local paths of every File (with its secondary files) and
+    /// Directory in the value.
+    pub fn paths(&self) -> Vec<std::path::PathBuf> {
+        let mut paths = Vec::new();
+        self.collect_paths(&mut paths);
+        paths
+    }
+
+    fn collect_paths(&self, paths: &mut Vec<std::path::PathBuf>) {
+        match self {
+            Value::File(file) => {
+                paths.extend(file.path.clone());
+                for secondary in &file.secondary_files {
+                    paths.extend(secondary.path.clone());
+                }
+            }
+            Value::Directory(dir) => paths.extend(dir.path.clone()),
+            Value::List(items) => items.iter().for_each(|v| v.collect_paths(paths)),
+            Value::Record(fields) => fields.values().for_each(|v| v.collect_paths(paths)),
+            _ => {}
+        }
+    }
+}
+
 /// How File and Directory values are checked.
 #[derive(Clone, Copy, Debug)]
 pub struct PathCheck<'a> {

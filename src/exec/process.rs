@@ -25,7 +25,7 @@ use nix::sys::wait::{WaitPidFlag, WaitStatus, waitpid};
 use nix::unistd::Pid;
 use wait4::Wait4;
 
-use super::{Interrupts, Job, Stop};
+use super::{Interrupts, Stop};
 use crate::diag::Problem;
 use crate::error::Error;
 
@@ -56,20 +56,51 @@ pub struct Outcome {
     pub status: Status,
     /// Why the launcher stopped the tool, if it did.
     pub stopped: Option<Stop>,
-    pub usage: Usage,
+    /// `None` when the kernel's account is not the tool's (a container
+    /// engine's client ran, not the tool).
+    pub usage: Option<Usage>,
+    /// The runner knows the tool was killed for exceeding its memory limit.
+    pub out_of_memory: bool,
 }
 
-pub async fn run(job: &Job, interrupts: &mut Interrupts) -> Result<Outcome, Error> {
+/// One program to start, and where its streams go.
+pub struct Spawn<'a> {
+    pub argv: &'a [String],
+    pub env: &'a [(String, String)],
+    pub cwd: &'a std::path::Path,
+    pub stdout: &'a File,
+    pub stderr: &'a File,
+    /// How long a stopped program gets between SIGTERM and SIGKILL.
+    pub grace: Duration,
+    /// What the program gets if the launcher dies first: SIGKILL for a
+    /// tool; SIGTERM for a container engine's client, which passes it on
+    /// to the container.
+    pub death_signal: Signal,
+}
+
+/// How a running program is stopped.
+pub enum Stopper<'a> {
+    /// Signal its process group.
+    Group,
+    /// Something else delivers the signal (a container engine).
+    With(&'a (dyn Fn(Signal) + Sync)),
+}
+
+pub async fn run(
+    job: &Spawn<'_>,
+    interrupts: &mut Interrupts,
+    stopper: Stopper<'_>,
+) -> Result<Outcome, Error> {
     let Some((program, args)) = job.argv.split_first() else {
         return Err(Error::Internal("empty command".into()));
     };
-    fits_the_kernel(&job.argv, &job.env)?;
+    fits_the_kernel(job.argv, job.env)?;
     let keep = |file: &File| {
         file.try_clone()
             .map_err(|err| Error::io("cannot keep the tool's output", err))
     };
-    let stdout_file = keep(&job.stdout)?;
-    let stderr_file = keep(&job.stderr)?;
+    let stdout_file = keep(job.stdout)?;
+    let stderr_file = keep(job.stderr)?;
     // Descendants that escape the tool's group come back to us when their
     // parents die, so that they can be killed too.
     let _ = nix::sys::prctl::set_child_subreaper(true);
@@ -77,12 +108,12 @@ pub async fn run(job: &Job, interrupts: &mut Interrupts) -> Result<Outcome, Erro
     let mut command = std::process::Command::new(program);
     command
         .args(args)
-        .current_dir(&job.workdir)
+        .current_dir(job.cwd)
         .envs(job.env.iter().map(|(k, v)| (k, v)))
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped());
-    sys::own_group_and_die_with_us(&mut command);
+    sys::own_group_and_die_with_us(&mut command, job.death_signal);
     let mut child = command
         .spawn()
         .map_err(|source| spawn_error(program, source))?;
@@ -111,8 +142,14 @@ pub async fn run(job: &Job, interrupts: &mut Interrupts) -> Result<Outcome, Erro
     let mut waiter = tokio::task::spawn_blocking(move || child.wait4());
     let (waited, stopped) = tokio::select! {
         waited = &mut waiter => (waited, None),
-        stop = interrupts.next() => {
-            (stop_group(pgid, job.grace, &mut waiter).await, Some(stop))
+        why = interrupts.next() => {
+            let signal = |sig: Signal| match &stopper {
+                Stopper::Group => {
+                    let _ = killpg(pgid, sig);
+                }
+                Stopper::With(deliver) => deliver(sig),
+            };
+            (stop(&signal, job.grace, &mut waiter).await, Some(why))
         }
     };
     let waited = waited
@@ -137,32 +174,63 @@ pub async fn run(job: &Job, interrupts: &mut Interrupts) -> Result<Outcome, Erro
     Ok(Outcome {
         status,
         stopped,
-        usage,
+        usage: Some(usage),
+        out_of_memory: false,
     })
 }
 
 type Waited = Result<io::Result<wait4::ResUse>, tokio::task::JoinError>;
 
-/// SIGTERM to the group, then SIGKILL after the grace period.
-async fn stop_group(
-    pgid: Pid,
+/// SIGTERM, then SIGKILL after the grace period.
+async fn stop(
+    signal: &(dyn Fn(Signal) + Sync),
     grace: Duration,
     waiter: &mut tokio::task::JoinHandle<io::Result<wait4::ResUse>>,
 ) -> Waited {
-    let _ = killpg(pgid, Signal::SIGTERM);
+    signal(Signal::SIGTERM);
     match tokio::time::timeout(grace, &mut *waiter).await {
         Ok(waited) => waited,
         Err(_) => {
-            let _ = killpg(pgid, Signal::SIGKILL);
+            signal(Signal::SIGKILL);
             waiter.await
         }
     }
+}
+
+/// Processes the launcher started for its own use (a container engine's
+/// commands, running while the tool runs), which `kill_escaped` leaves
+/// alone.
+static HELPERS: std::sync::Mutex<Vec<i32>> = std::sync::Mutex::new(Vec::new());
+
+/// Starts one of the launcher's own commands; `helper_done` when it has
+/// been waited for.
+pub fn spawn_helper(cmd: &mut std::process::Command) -> io::Result<std::process::Child> {
+    let mut helpers = HELPERS
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner());
+    let child = cmd.spawn()?;
+    helpers.push(child.id() as i32);
+    Ok(child)
+}
+
+pub fn helper_done(pid: u32) {
+    let mut helpers = HELPERS
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner());
+    helpers.retain(|&p| p != pid as i32);
 }
 
 /// Kills the descendants that left the tool's process group and were
 /// handed to the launcher (its subreaper) when their parents died, and
 /// reaps them. Cheap when there are none: one `waitpid`.
 fn kill_escaped() {
+    let helpers = HELPERS
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
+        .clone();
+    if !helpers.is_empty() {
+        return kill_escaped_sparing(&helpers);
+    }
     for _ in 0..200 {
         match waitpid(Pid::from_raw(-1), Some(WaitPidFlag::WNOHANG)) {
             Ok(WaitStatus::StillAlive) => {
@@ -177,6 +245,26 @@ fn kill_escaped() {
             // ECHILD: no children left.
             Err(_) => return,
         }
+    }
+}
+
+/// `kill_escaped` while the launcher has commands of its own running: only
+/// the other children are killed and reaped, one by one.
+fn kill_escaped_sparing(helpers: &[i32]) {
+    for _ in 0..200 {
+        let strays: Vec<Pid> = children_of(std::process::id())
+            .into_iter()
+            .filter(|pid| !helpers.contains(&pid.as_raw()))
+            .collect();
+        if strays.is_empty() {
+            return;
+        }
+        for pid in strays {
+            let _ = killpg(pid, Signal::SIGKILL);
+            let _ = kill(pid, Signal::SIGKILL);
+            let _ = waitpid(pid, Some(WaitPidFlag::WNOHANG));
+        }
+        std::thread::sleep(Duration::from_millis(5));
     }
 }
 
@@ -299,10 +387,13 @@ fn round3(v: f64) -> f64 {
 mod sys {
     use std::os::unix::process::CommandExt;
 
-    /// Puts the child in its own process group and has the kernel SIGKILL
-    /// it if the launcher dies first, so that no tool outlives a launcher
-    /// that was killed without a chance to stop it.
-    pub fn own_group_and_die_with_us(command: &mut std::process::Command) {
+    /// Puts the child in its own process group and has the kernel send it
+    /// `signal` if the launcher dies first, so that no tool outlives a
+    /// launcher that was killed without a chance to stop it.
+    pub fn own_group_and_die_with_us(
+        command: &mut std::process::Command,
+        signal: nix::sys::signal::Signal,
+    ) {
         let parent = nix::unistd::getpid();
         command.process_group(0);
         // SAFETY: the closure runs in the forked child before exec, where
@@ -310,7 +401,7 @@ mod sys {
         // calls (prctl, getppid) and allocates nothing.
         unsafe {
             command.pre_exec(move || {
-                nix::sys::prctl::set_pdeathsig(nix::sys::signal::Signal::SIGKILL)?;
+                nix::sys::prctl::set_pdeathsig(signal)?;
                 // The launcher may have died before the prctl took effect.
                 if nix::unistd::getppid() != parent {
                     return Err(std::io::Error::other("the launcher is gone"));

@@ -45,8 +45,13 @@ struct Requirements {
     /// Programs that must be on PATH (checked before a run and by
     /// `validate --check-binaries`).
     binaries: Option<Vec<String>>,
-    /// The container image for the docker runner.
+    /// The container image for the docker and podman runners.
     container: Option<String>,
+    /// Give the tool a network in a container (default: none).
+    network: Option<bool>,
+    /// Run the image's entrypoint with the command as its arguments
+    /// (default: the command replaces the entrypoint).
+    image_entrypoint: Option<bool>,
     /// Resource defaults; RESOURCES_JSON overrides them.
     resources: Option<Resources>,
 }

@@ -40,6 +40,11 @@ pub struct Requirements {
     /// Where `binaries` was written, for `validate --check-binaries`.
     pub binaries_loc: Option<Loc>,
     pub container: Option<String>,
+    /// A container runner gives the tool a network (default: none).
+    pub network: bool,
+    /// A container runner runs the image's entrypoint with the command as
+    /// its arguments (default: the command replaces the entrypoint).
+    pub image_entrypoint: bool,
     pub resources: ResourceDefaults,
 }
 

@@ -162,6 +162,16 @@ pub fn env_value(source: &str, ctx: &Value) -> Result<String, Error> {
     Ok(text.replace(SPLIT, " "))
 }
 
+/// A word as a shell reads it: as is when nothing in it is special,
+/// single-quoted otherwise (for commands shown to people).
+pub fn shell_word(text: &str) -> String {
+    let plain = !text.is_empty()
+        && text
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "_./:=,@+%-".contains(c));
+    if plain { text.to_string() } else { quote(text) }
+}
+
 /// POSIX single-quoting: `'` + text with each `'` as `'\''` + `'`.
 pub fn quote(text: &str) -> String {
     let mut out = String::with_capacity(text.len() + 2);

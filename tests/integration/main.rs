@@ -3,6 +3,7 @@
 
 mod bio;
 mod blast;
+mod containers;
 mod cookbook;
 mod inputs;
 mod outputs;

@@ -19,7 +19,7 @@ fn an_unknown_runner_is_refused_before_any_work() {
     Test::new(&["run", "echo_test", "--runner", "k8s"])
         .code(64)
         .no_results()
-        .stderr_has("[possible values: local]")
+        .stderr_has("[possible values: local, docker, podman]")
         .go();
 }
 

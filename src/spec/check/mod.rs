@@ -24,7 +24,13 @@ pub const SPEC_KEYS: &[&str] = &[
     "env",
     "outputs",
 ];
-pub const REQUIREMENTS_KEYS: &[&str] = &["binaries", "container", "resources"];
+pub const REQUIREMENTS_KEYS: &[&str] = &[
+    "binaries",
+    "container",
+    "network",
+    "image_entrypoint",
+    "resources",
+];
 pub const RESOURCES_KEYS: &[&str] = &["cpu", "memory_mb", "gpu", "time_limit_s"];
 pub const INPUT_KEYS: &[&str] = &[
     "type",
@@ -452,6 +458,14 @@ fn check_requirements(c: &mut Checker, node: &Node) -> Requirements {
     }
     if let Some((_, n)) = entries.get("container") {
         req.container = c.string(n, "requirements.container");
+    }
+    if let Some((_, n)) = entries.get("network") {
+        req.network = c.boolean(n, "requirements.network").unwrap_or(false);
+    }
+    if let Some((_, n)) = entries.get("image_entrypoint") {
+        req.image_entrypoint = c
+            .boolean(n, "requirements.image_entrypoint")
+            .unwrap_or(false);
     }
     if let Some((_, n)) = entries.get("resources")
         && let Some(res) = c.mapping(n, "requirements.resources", Some(RESOURCES_KEYS))
