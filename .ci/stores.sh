@@ -38,7 +38,9 @@ _omni_az_dir=$(mktemp -d)
   --location "$_omni_az_dir" --skipApiVersionCheck --loose --silent >"${TMPDIR:-/tmp}/omni-azurite.log" 2>&1 &
 OMNI_TEST_AZURITE_PID=$!
 
-trap 'kill "$OMNI_TEST_MOTO_PID" "$OMNI_TEST_AZURITE_PID" 2>/dev/null' EXIT
+# Servers the sourcing shell stops when it exits (.ci/containers.sh adds to it).
+OMNI_CI_PIDS="${OMNI_CI_PIDS:-} $OMNI_TEST_MOTO_PID $OMNI_TEST_AZURITE_PID"
+trap 'kill $OMNI_CI_PIDS 2>/dev/null' EXIT
 
 _omni_wait_port "$_omni_s3_port" && _omni_wait_port "$_omni_az_port" || return 1 2>/dev/null || exit 1
 export OMNI_TEST_S3_ENDPOINT="http://127.0.0.1:$_omni_s3_port"
