@@ -70,9 +70,28 @@ pub fn main() -> i32 {
 /// A line for the launcher's stderr. A closed or broken stderr is not a
 /// reason to fail, let alone panic as `eprintln!` would: the line is lost.
 fn say(line: &str) {
+    let line = crate::redact::message(line);
     let mut err = std::io::stderr().lock();
-    let _ = writeln!(err, "omni-launch: {line}");
+    if std::env::var("OMNI_LOG_FORMAT").is_ok_and(|f| f == "json") {
+        let (level, message) = match line.strip_prefix("error: ") {
+            Some(message) => ("error", message),
+            None => ("info", line.as_str()),
+        };
+        let doc = serde_json::json!({
+            "time": crate::results::timestamp(chrono::Utc::now()),
+            "level": level,
+            "source": "omni-launch",
+            "run_id": RUN_ID.get(),
+            "message": message,
+        });
+        let _ = writeln!(err, "{doc}");
+    } else {
+        let _ = writeln!(err, "omni-launch: {line}");
+    }
 }
+
+/// The run this process's messages are about, once known.
+static RUN_ID: std::sync::OnceLock<String> = std::sync::OnceLock::new();
 
 fn print(text: &str) {
     let mut out = std::io::stdout().lock();
@@ -90,6 +109,7 @@ fn run_command(req: contract::RunRequest) -> i32 {
     let output = run::run(req, &ProcessEnv);
     if let Some(results) = &output.results {
         print(&results.to_json());
+        let _ = RUN_ID.set(results.run_id.clone());
     }
     for note in &output.notes {
         say(note);
@@ -105,8 +125,10 @@ fn render(args: RenderArgs) -> Result<(), Error> {
     let spec = spec_arg(&args.spec)?;
     let cwd = std::env::current_dir()
         .map_err(|err| Error::io("cannot read the current directory", err))?;
-    let inputs = contract::read_document(&args.inputs, "--inputs")?;
-    let resources = contract::read_document(&args.resources, "--resources")?;
+    let inputs = fetched(contract::read_document(&args.inputs, "--inputs")?)?;
+    let secrets = crate::inputs::secrets(&spec, &inputs);
+    crate::redact::mask_messages(&secrets);
+    let resources = fetched(contract::read_document(&args.resources, "--resources")?)?;
     let (values, resources) = crate::inputs::check(&spec, &inputs, &resources, &cwd)?;
     let workdir = args
         .workdir
@@ -120,18 +142,18 @@ fn render(args: RenderArgs) -> Result<(), Error> {
     let engine = crate::exec::engine_command(args.runner.kind(), &settings, &task);
     match args.format {
         RenderFormat::Text => match &engine {
-            Some(engine) => print(&format!(
+            Some(engine) => print(&secrets.text(&format!(
                 "{}\n",
                 engine
                     .iter()
                     .map(|a| crate::template::shell_word(a))
                     .collect::<Vec<_>>()
                     .join(" ")
-            )),
-            None => print(&format!("{command}\n")),
+            ))),
+            None => print(&secrets.text(&format!("{command}\n"))),
         },
         RenderFormat::Json => {
-            let doc = serde_json::json!({
+            let mut doc = serde_json::json!({
                 "command": command,
                 "argv": argv,
                 "env": env.into_iter().map(|(k, v)| (k, serde_json::Value::String(v))).collect::<serde_json::Map<_, _>>(),
@@ -139,6 +161,7 @@ fn render(args: RenderArgs) -> Result<(), Error> {
                 "workdir": workdir.display().to_string(),
                 "engine_argv": engine,
             });
+            secrets.json(&mut doc);
             print(&format!(
                 "{}\n",
                 serde_json::to_string_pretty(&doc).unwrap_or_default()
@@ -146,6 +169,18 @@ fn render(args: RenderArgs) -> Result<(), Error> {
         }
     }
     Ok(())
+}
+
+/// A document as given, read from its store when given by URI.
+fn fetched(doc: contract::Document) -> Result<contract::Document, Error> {
+    if doc.remote.is_none() {
+        return Ok(doc);
+    }
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|err| Error::io("cannot start the runtime", err))?;
+    Ok(runtime.block_on(doc.fetch())?.into_owned())
 }
 
 /// A spec named on the command line: a file when one is there, else a tool

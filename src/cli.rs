@@ -77,6 +77,11 @@ pub struct RunArgs {
     /// Time limit in seconds (default: resources.time_limit_s).
     #[arg(long, value_name = "SECS")]
     pub timeout: Option<u64>,
+    /// Do not hash local File inputs (for very large shared files); remote
+    /// inputs are hashed as they download, and a given checksum is checked
+    /// anyway.
+    #[arg(long)]
+    pub no_input_checksums: bool,
 }
 
 impl From<RunArgs> for RunRequest {
@@ -94,6 +99,7 @@ impl From<RunArgs> for RunRequest {
             runner: a.runner.kind(),
             container: a.container.options(),
             timeout: a.timeout,
+            no_input_checksums: a.no_input_checksums,
         }
     }
 }

@@ -16,7 +16,6 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use indexmap::IndexMap;
 use serde::Serialize;
 use serde_json::Value;
-use sha1::Digest;
 
 use crate::cwl::FileObject;
 use crate::error::Error;
@@ -193,19 +192,11 @@ fn file_object(
     file.size = Some(reader.metadata()?.len());
     file.format = format.map(str::to_string);
     if let Some(stop) = hash {
-        let mut hasher = sha1::Sha1::new();
-        let mut buf = vec![0u8; 1 << 20];
-        loop {
-            if stop.load(Ordering::Relaxed) {
-                return Ok(None);
-            }
-            let n = reader.read(&mut buf)?;
-            if n == 0 {
-                break;
-            }
-            hasher.update(&buf[..n]);
-        }
-        file.checksum = Some(format!("sha1${}", hex::encode(hasher.finalize())));
+        let Some(digests) = crate::digest::read(&mut reader, Some(stop))? else {
+            return Ok(None);
+        };
+        file.checksum = Some(digests.cwl());
+        file.sha256 = Some(digests.sha256);
     }
     Ok(Some(file))
 }

@@ -10,7 +10,7 @@ use serde_json::Value;
 
 use crate::diag::Problem;
 use crate::error::Error;
-use crate::uri::{ResultTarget, Scheme};
+use crate::uri::{ResultTarget, Scheme, StoreUri};
 
 /// What the command line asked for (flags only; `None` = not given).
 #[derive(Debug, Default)]
@@ -27,6 +27,7 @@ pub struct RunRequest {
     pub runner: RunnerKind,
     pub container: ContainerOptions,
     pub timeout: Option<u64>,
+    pub no_input_checksums: bool,
 }
 
 /// How the command runs (`--runner`).
@@ -121,10 +122,74 @@ pub struct Contract {
     pub container: ContainerOptions,
     /// `--timeout` in seconds; 0 means no limit.
     pub timeout: Option<u64>,
+    /// The batch system's job this run is, when it says.
+    pub job: Option<BatchJob>,
+    /// Hash every File input (`--no-input-checksums` turns it off).
+    pub input_checksums: bool,
+}
+
+/// The batch system's own name for this run: what its console and logs
+/// call it, and which attempt this is.
+#[derive(Clone, Debug, Default, serde::Serialize)]
+pub struct BatchJob {
+    /// `aws-batch`, `azure-batch` or `slurm`.
+    pub system: &'static str,
+    pub job_id: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub task_id: Option<String>,
+    /// 1 for the first attempt.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub attempt: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub array_index: Option<u64>,
+    /// The queue, pool or partition.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub queue: Option<String>,
+}
+
+impl BatchJob {
+    /// From the variables AWS Batch, Azure Batch and Slurm set.
+    fn from_env(env: &dyn Env) -> Result<Option<Self>, Error> {
+        let var = |name: &str| env.var(name);
+        let number = |name: &str| -> Result<Option<u64>, Error> {
+            Ok(var(name)?.and_then(|v| v.trim().parse().ok()))
+        };
+        if let Some(job_id) = var("AWS_BATCH_JOB_ID")? {
+            return Ok(Some(Self {
+                system: "aws-batch",
+                job_id,
+                attempt: number("AWS_BATCH_JOB_ATTEMPT")?,
+                array_index: number("AWS_BATCH_JOB_ARRAY_INDEX")?,
+                queue: var("AWS_BATCH_JQ_NAME")?,
+                ..Self::default()
+            }));
+        }
+        if let Some(job_id) = var("AZ_BATCH_JOB_ID")? {
+            return Ok(Some(Self {
+                system: "azure-batch",
+                job_id,
+                task_id: var("AZ_BATCH_TASK_ID")?,
+                queue: var("AZ_BATCH_POOL_ID")?,
+                ..Self::default()
+            }));
+        }
+        if let Some(job_id) = var("SLURM_JOB_ID")? {
+            return Ok(Some(Self {
+                system: "slurm",
+                job_id,
+                // Slurm counts requeues from 0.
+                attempt: number("SLURM_RESTART_COUNT")?.map(|n| n + 1).or(Some(1)),
+                array_index: number("SLURM_ARRAY_TASK_ID")?,
+                queue: var("SLURM_JOB_PARTITION")?,
+                ..Self::default()
+            }));
+        }
+        Ok(None)
+    }
 }
 
 /// A JSON document and where it came from, for messages.
-#[derive(Debug)]
+#[derive(Clone, Debug)]
 pub struct Document {
     /// How messages name it: a file path, `--inputs`, `INPUTS_JSON` …
     pub source: String,
@@ -133,6 +198,9 @@ pub struct Document {
     pub bytes: Vec<u8>,
     /// Whether `source` is a file a message can point at.
     pub from_file: bool,
+    /// The document is at this URI, to be read when the run starts (a
+    /// JSON document cannot start with a scheme).
+    pub remote: Option<StoreUri>,
 }
 
 impl Document {
@@ -212,7 +280,56 @@ pub fn generate_run_id() -> String {
     )
 }
 
-/// Reads `JSON`, `@file` or `-` (stdin).
+/// A document given as text: JSON, or the URI of one.
+fn given_document(text: String, source: &str) -> Result<Document, Error> {
+    let remote = ["s3://", "azureblob://", "file://"]
+        .iter()
+        .any(|scheme| text.starts_with(scheme));
+    if remote {
+        let uri = StoreUri::parse(&text).map_err(|err| Error::Usage(format!("{source}: {err}")))?;
+        return Ok(Document {
+            source: format!("{text} ({source})"),
+            bytes: Vec::new(),
+            from_file: false,
+            remote: Some(uri),
+        });
+    }
+    Ok(Document {
+        source: source.to_string(),
+        bytes: text.into_bytes(),
+        from_file: false,
+        remote: None,
+    })
+}
+
+impl Document {
+    /// The document itself: one given by URI is read from its store, with
+    /// the store's credentials and retries.
+    pub async fn fetch(&self) -> Result<std::borrow::Cow<'_, Document>, Error> {
+        let Some(uri) = &self.remote else {
+            return Ok(std::borrow::Cow::Borrowed(self));
+        };
+        let store = crate::objects::Store::open(uri)?;
+        match store
+            .get_bytes(&uri.key, crate::files::MAX_DOCUMENT)
+            .await?
+        {
+            Some(bytes) => Ok(std::borrow::Cow::Owned(Document {
+                source: self.source.clone(),
+                bytes,
+                from_file: false,
+                remote: None,
+            })),
+            None => Err(Error::InputMissing(vec![Problem::new(
+                "",
+                format!("the document {} does not exist", self.source),
+            )])),
+        }
+    }
+}
+
+/// Reads `JSON`, `@file`, `-` (stdin), or a store URI (read when the run
+/// starts).
 pub fn read_document(arg: &str, flag: &str) -> Result<Document, Error> {
     let cap = crate::files::MAX_DOCUMENT;
     if arg == "-" {
@@ -222,6 +339,7 @@ pub fn read_document(arg: &str, flag: &str) -> Result<Document, Error> {
             source: format!("{flag} (stdin)"),
             bytes,
             from_file: false,
+            remote: None,
         });
     }
     if let Some(path) = arg.strip_prefix('@') {
@@ -231,13 +349,10 @@ pub fn read_document(arg: &str, flag: &str) -> Result<Document, Error> {
             source: path.to_string(),
             bytes,
             from_file: true,
+            remote: None,
         });
     }
-    Ok(Document {
-        source: flag.to_string(),
-        bytes: arg.as_bytes().to_vec(),
-        from_file: false,
-    })
+    given_document(arg.to_string(), flag)
 }
 
 impl Contract {
@@ -281,25 +396,17 @@ impl Contract {
         };
         let inputs = match req.inputs {
             Some(arg) => read_document(&arg, "--inputs")?,
-            None => Document {
-                source: "INPUTS_JSON".into(),
-                bytes: env
-                    .var("INPUTS_JSON")?
-                    .unwrap_or_else(|| "{}".into())
-                    .into_bytes(),
-                from_file: false,
-            },
+            None => given_document(
+                env.var("INPUTS_JSON")?.unwrap_or_else(|| "{}".into()),
+                "INPUTS_JSON",
+            )?,
         };
         let resources = match req.resources {
             Some(arg) => read_document(&arg, "--resources")?,
-            None => Document {
-                source: "RESOURCES_JSON".into(),
-                bytes: env
-                    .var("RESOURCES_JSON")?
-                    .unwrap_or_else(|| "{}".into())
-                    .into_bytes(),
-                from_file: false,
-            },
+            None => given_document(
+                env.var("RESOURCES_JSON")?.unwrap_or_else(|| "{}".into()),
+                "RESOURCES_JSON",
+            )?,
         };
         let result_uri = match req.result_uri {
             Some(uri) => Some(uri),
@@ -338,6 +445,8 @@ impl Contract {
             runner,
             container,
             timeout: req.timeout,
+            job: BatchJob::from_env(env)?,
+            input_checksums: !req.no_input_checksums,
         })
     }
 }

@@ -71,6 +71,10 @@ pub struct FileObject {
     /// `sha1$<hex>`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub checksum: Option<String>,
+    /// Hex SHA-256 of the contents (beside CWL's SHA-1, for S3, in-toto
+    /// and `verify`); set only when the launcher read the bytes itself.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub sha256: Option<String>,
     #[serde(rename = "secondaryFiles")]
     pub secondary_files: Vec<FileObject>,
 }
@@ -129,6 +133,7 @@ impl FileObject {
             size: None,
             format: None,
             checksum: None,
+            sha256: None,
             secondary_files: Vec::new(),
         }
     }
@@ -144,6 +149,7 @@ impl FileObject {
             size: self.size,
             format: self.format.clone(),
             checksum: self.checksum.clone(),
+            sha256: self.sha256.clone(),
             secondary_files: self.secondary_files.clone(),
             ..Self::new(self.location.clone(), Some(path))
         }

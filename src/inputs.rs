@@ -59,6 +59,33 @@ pub fn check(
     })
 }
 
+/// The values of the spec's `secret` inputs, from the document as given
+/// (so that a message about an invalid value masks it too) and from their
+/// defaults, with the forms a shell command quotes them in.
+pub fn secrets(spec: &Spec, inputs_doc: &Document) -> crate::redact::Secrets {
+    let doc = inputs_doc.parse_value().ok();
+    let mut values = Vec::new();
+    for input in spec.inputs.values().filter(|i| i.secret) {
+        let given = doc.as_ref().and_then(|d| d.get(&input.name));
+        for value in [given, input.default.as_ref()].into_iter().flatten() {
+            strings(value, &mut values);
+        }
+    }
+    let quoted: Vec<String> = values
+        .iter()
+        .map(|v| crate::template::shell_word(v))
+        .collect();
+    crate::redact::Secrets::new(values.into_iter().chain(quoted))
+}
+
+fn strings(value: &Json, out: &mut Vec<String>) {
+    match value {
+        Json::String(text) => out.push(text.clone()),
+        Json::Array(items) => items.iter().for_each(|v| strings(v, out)),
+        _ => {}
+    }
+}
+
 /// A value problem as a located `Problem`.
 pub fn problem(found: Found) -> Problem {
     Problem::new(found.path, found.message).with_hint(found.hint)

@@ -30,6 +30,12 @@ pub struct Results {
     pub workdir: Option<String>,
     pub launcher: Launcher,
     pub spec: Option<SpecInfo>,
+    /// Where the tool's stdout and stderr were stored.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub logs: Option<LogLocations>,
+    /// Masked in everything written from this document.
+    #[serde(skip)]
+    pub secrets: crate::redact::Secrets,
 }
 
 #[derive(Debug, Serialize)]
@@ -68,9 +74,23 @@ pub struct Launcher {
     pub name: &'static str,
     pub version: &'static str,
     pub runner: String,
+    /// The machine the run ran on.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub host: Option<String>,
+    /// The batch system's job this run was.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub job: Option<crate::contract::BatchJob>,
     /// The image and engine a container runner used.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub container: Option<crate::exec::ContainerInfo>,
+}
+
+#[derive(Debug, Default, Serialize)]
+pub struct LogLocations {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub stdout: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub stderr: Option<String>,
 }
 
 #[derive(Debug, Serialize)]
@@ -123,9 +143,15 @@ impl Results {
                 name: env!("CARGO_PKG_NAME"),
                 version: env!("CARGO_PKG_VERSION"),
                 runner: runner.to_string(),
+                host: nix::unistd::gethostname()
+                    .ok()
+                    .and_then(|h| h.into_string().ok()),
+                job: None,
                 container: None,
             },
             spec: None,
+            logs: None,
+            secrets: crate::redact::Secrets::default(),
         }
     }
 
@@ -146,8 +172,17 @@ impl Results {
         self.error = error.map(|err| ErrorInfo::new(err, previous));
     }
 
+    /// The document as written everywhere, secrets masked.
     pub fn to_json(&self) -> String {
-        let mut text = serde_json::to_string_pretty(self).unwrap_or_else(|err| {
+        let serialized = if self.secrets.is_empty() {
+            serde_json::to_string_pretty(self)
+        } else {
+            serde_json::to_value(self).and_then(|mut doc| {
+                self.secrets.json(&mut doc);
+                serde_json::to_string_pretty(&doc)
+            })
+        };
+        let mut text = serialized.unwrap_or_else(|err| {
             format!("{{\"ok\": false, \"error\": {{\"kind\": \"internal\", \"message\": \"cannot serialize results: {err}\"}}}}")
         });
         text.push('\n');

@@ -51,6 +51,7 @@ pub fn run(req: RunRequest, env: &dyn Env) -> RunOutput {
         contract.runner.name(),
         started,
     );
+    results.launcher.job = contract.job.clone();
     let fail = |mut results: Results, error: Error| {
         results.finish(Some(&error), None, started);
         RunOutput {
@@ -195,6 +196,16 @@ struct Pipeline<'a> {
 impl Pipeline<'_> {
     fn execute(&mut self) -> Result<(), Error> {
         let spec = crate::spec::load_for_run(&self.contract.spec)?;
+        // Documents given by URI are read first, like any input.
+        let contract = self.contract;
+        let inputs_doc = self
+            .runtime
+            .block_on(self.interrupts.guard(contract.inputs.fetch()))?;
+        let resources_doc = self
+            .runtime
+            .block_on(self.interrupts.guard(contract.resources.fetch()))?;
+        self.results.secrets = crate::inputs::secrets(&spec, &inputs_doc);
+        crate::redact::mask_messages(&self.results.secrets);
         self.results.tool_id = spec.id.clone();
         self.results.spec = Some(SpecInfo::from(&spec));
         if let Some(id) = &self.contract.tool_id
@@ -207,8 +218,7 @@ impl Pipeline<'_> {
         }
         let cwd = std::env::current_dir()
             .map_err(|err| Error::io("cannot read the current directory", err))?;
-        let (inputs, resources) =
-            crate::inputs::check(&spec, &self.contract.inputs, &self.contract.resources, &cwd)?;
+        let (inputs, resources) = crate::inputs::check(&spec, &inputs_doc, &resources_doc, &cwd)?;
         self.results.inputs = inputs.clone();
         self.results.resources = Some(resources.clone());
         // `--timeout 0` and `time_limit_s: 0` both mean no limit.
@@ -238,7 +248,10 @@ impl Pipeline<'_> {
             self.interrupts
                 .guard(crate::stage::stage(&spec, &inputs, workdir)),
         )?;
-        let inputs = crate::runtime::runtimeify(&spec, &staged)?;
+        let checksums = self.contract.input_checksums;
+        let inputs = self.on_worker("hashing", |stop| {
+            crate::runtime::runtimeify(&spec, &staged, checksums, stop)
+        })?;
         self.results.inputs = inputs.clone();
 
         let plan =
@@ -263,6 +276,7 @@ impl Pipeline<'_> {
             stdout: keep(&logs.stdout)?,
             stderr: keep(&logs.stderr)?,
             grace: grace(),
+            secrets: self.results.secrets.clone(),
         };
         let outcome = match runner.set_up(&job) {
             Ok(()) => self
@@ -312,30 +326,38 @@ impl Pipeline<'_> {
         }
     }
 
-    /// Collects the outputs on a worker thread, so that a signal or the
-    /// time limit stops a long hash as it stops everything else.
+    /// Collects the outputs (hashing them when nothing will upload them).
     fn collect(&mut self, spec: &Spec, logs: &Logs) -> Result<Outputs, Error> {
         let checksums = self.contract.result.is_none();
-        let stop = AtomicBool::new(false);
         let workdir = self.workdir;
+        self.on_worker("collecting", |stop| {
+            crate::collect::collect(spec, workdir, logs, checksums, stop)
+        })?
+        .ok_or_else(|| Error::Internal("collection stopped".into()))
+    }
+
+    /// Runs long file work (hashing) on a worker thread, so that a signal
+    /// or the time limit stops it as it stops everything else: `work` is
+    /// told to stop through the flag it gets.
+    fn on_worker<T: Send>(
+        &mut self,
+        what: &str,
+        work: impl FnOnce(&AtomicBool) -> Result<T, Error> + Send,
+    ) -> Result<T, Error> {
+        let stop = AtomicBool::new(false);
         let runtime = self.runtime;
         let interrupts = &mut *self.interrupts;
         std::thread::scope(|scope| {
             let (tx, rx) = tokio::sync::oneshot::channel();
             let stop = &stop;
             scope.spawn(move || {
-                let _ = tx.send(crate::collect::collect(
-                    spec, workdir, logs, checksums, stop,
-                ));
+                let _ = tx.send(work(stop));
             });
             runtime.block_on(async {
                 tokio::select! {
-                    collected = rx => match collected {
-                        Ok(Ok(Some(outputs))) => Ok(outputs),
-                        Ok(Ok(None)) => Err(Error::Internal("collection stopped".into())),
-                        Ok(Err(err)) => Err(err),
-                        Err(_) => Err(Error::Internal("the collecting thread failed".into())),
-                    },
+                    done = rx => done.unwrap_or_else(|_| {
+                        Err(Error::Internal(format!("the {what} thread failed")))
+                    }),
                     why = interrupts.next() => {
                         stop.store(true, Ordering::Relaxed);
                         Err(why.error())

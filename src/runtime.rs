@@ -6,6 +6,7 @@
 //! object they would have once staged.
 
 use std::path::Path;
+use std::sync::atomic::AtomicBool;
 
 use crate::cwl::FileObject;
 use crate::diag::Problem;
@@ -18,18 +19,30 @@ use crate::value::Value;
 use crate::workdir;
 
 /// Turns every validated and staged File and Directory input into its
-/// full runtime object.
-pub fn runtimeify(spec: &Spec, inputs: &Inputs) -> Result<Inputs, Error> {
-    convert(spec, inputs, None)
+/// full runtime object. `checksums`: hash every File that staging did not
+/// (a File given with a checksum is hashed and checked regardless).
+pub fn runtimeify(
+    spec: &Spec,
+    inputs: &Inputs,
+    checksums: bool,
+    stop: &AtomicBool,
+) -> Result<Inputs, Error> {
+    convert(spec, inputs, None, checksums, Some(stop))
 }
 
 /// As `runtimeify`, for a run that has not happened: remote inputs get the
-/// paths staging would give them under `workdir`.
+/// paths staging would give them under `workdir`; nothing is hashed.
 pub fn plan(spec: &Spec, inputs: &Inputs, workdir: &Path) -> Result<Inputs, Error> {
-    convert(spec, inputs, Some(workdir))
+    convert(spec, inputs, Some(workdir), false, None)
 }
 
-fn convert(spec: &Spec, inputs: &Inputs, plan: Option<&Path>) -> Result<Inputs, Error> {
+fn convert(
+    spec: &Spec,
+    inputs: &Inputs,
+    plan: Option<&Path>,
+    checksums: bool,
+    stop: Option<&AtomicBool>,
+) -> Result<Inputs, Error> {
     let mut out = Inputs::new();
     for (name, value) in inputs {
         let Some(input) = spec.inputs.get(name) else {
@@ -40,6 +53,8 @@ fn convert(spec: &Spec, inputs: &Inputs, plan: Option<&Path>) -> Result<Inputs, 
         let how = How {
             constraints: &input.constraints,
             staged,
+            checksums,
+            stop,
         };
         let converted = walk(how, value, &format!("inputs.{name}"), planned.as_deref())?;
         out.insert(name.clone(), converted);
@@ -52,6 +67,9 @@ fn convert(spec: &Spec, inputs: &Inputs, plan: Option<&Path>) -> Result<Inputs, 
 struct How<'a> {
     constraints: &'a Constraints,
     staged: bool,
+    checksums: bool,
+    /// Set when the run is stopped: a hash in progress gives up.
+    stop: Option<&'a AtomicBool>,
 }
 
 /// Completes every File and Directory of a value, through lists and
@@ -84,7 +102,7 @@ fn walk(how: How, value: &Value, json_path: &str, planned: Option<&Path>) -> Res
                 };
                 let inner_how = How {
                     constraints: &field.constraints,
-                    staged: how.staged,
+                    ..how
                 };
                 let inner = below(name);
                 let done = walk(
@@ -160,6 +178,23 @@ fn file_object(
     };
     let mut complete = file.clone();
     complete.size = Some(size(path).map_err(|err| missing(path, err))?);
+    if complete.sha256.is_none() && (how.checksums || file.checksum.is_some()) {
+        let digests = hash(path, how.stop).map_err(|err| missing(path, err))?;
+        if let Some(given) = &file.checksum
+            && !digests.matches(given)
+        {
+            return Err(Error::InputMissing(vec![Problem::new(
+                json_path,
+                format!(
+                    "\"{}\" does not match its checksum: given {given}, found {}",
+                    path.display(),
+                    digests.cwl()
+                ),
+            )]));
+        }
+        complete.checksum = Some(digests.cwl());
+        complete.sha256 = Some(digests.sha256);
+    }
     let dir = path.parent().unwrap_or(Path::new("/"));
     complete.secondary_files.clear();
     for secondary in &how.constraints.secondary_files {
@@ -170,6 +205,11 @@ fn file_object(
                 uri::sibling(&file.location, &name).unwrap_or_else(|| uri::file_uri(&candidate));
             let mut sec = FileObject::new(location, Some(candidate.clone()));
             sec.size = Some(size(&candidate).map_err(|err| missing(&candidate, err))?);
+            if how.checksums {
+                let digests = hash(&candidate, how.stop).map_err(|err| missing(&candidate, err))?;
+                sec.checksum = Some(digests.cwl());
+                sec.sha256 = Some(digests.sha256);
+            }
             complete.secondary_files.push(sec);
         } else if secondary.required {
             return Err(Error::InputMissing(vec![Problem::new(
@@ -183,6 +223,11 @@ fn file_object(
         }
     }
     Ok(complete)
+}
+
+fn hash(path: &Path, stop: Option<&AtomicBool>) -> std::io::Result<crate::digest::Digests> {
+    let file = std::fs::File::open(path)?;
+    crate::digest::read(file, stop)?.ok_or_else(|| std::io::Error::other("stopped"))
 }
 
 fn size(path: &Path) -> std::io::Result<u64> {

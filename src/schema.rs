@@ -16,6 +16,7 @@ struct Decl<'a> {
     constraints: &'a Constraints,
     description: Option<&'a str>,
     default: Option<&'a Value>,
+    secret: bool,
 }
 
 impl<'a> Decl<'a> {
@@ -26,6 +27,7 @@ impl<'a> Decl<'a> {
             constraints: &input.constraints,
             description: input.description.as_deref(),
             default: input.default.as_ref(),
+            secret: input.secret,
         }
     }
 
@@ -36,6 +38,7 @@ impl<'a> Decl<'a> {
             constraints: &field.constraints,
             description: field.description.as_deref(),
             default: field.default.as_ref(),
+            secret: false,
         }
     }
 
@@ -131,21 +134,26 @@ fn input_schema(input: &Decl) -> Value {
         }
         BaseType::File | BaseType::Directory => {
             let class = input.ty.base.name();
+            let mut object = json!({
+                "type": "object",
+                "description": format!("A CWL {class} object"),
+                "properties": {
+                    "class": {"const": class},
+                    "location": {"type": "string"},
+                    "path": {"type": "string"},
+                },
+                "required": ["class"],
+            });
+            if input.ty.base == BaseType::File {
+                object["properties"]["checksum"] = json!({
+                    "type": "string",
+                    "description": "Checked against the file's contents before the run",
+                    "pattern": "^(sha1\\$[0-9a-fA-F]{40}|sha256\\$[0-9a-fA-F]{64})$",
+                });
+            }
             item.insert(
                 "anyOf".into(),
-                json!([
-                    {"type": "string", "description": path_note(class)},
-                    {
-                        "type": "object",
-                        "description": format!("A CWL {class} object"),
-                        "properties": {
-                            "class": {"const": class},
-                            "location": {"type": "string"},
-                            "path": {"type": "string"},
-                        },
-                        "required": ["class"],
-                    }
-                ]),
+                json!([{"type": "string", "description": path_note(class)}, object]),
             );
         }
     }
@@ -172,6 +180,10 @@ fn input_schema(input: &Decl) -> Value {
     }
     if let Some(default) = input.default {
         schema.insert("default".into(), default.clone());
+    }
+    if input.secret {
+        // Masked in everything the launcher writes: never shown back.
+        schema.insert("writeOnly".into(), true.into());
     }
     if input.may_be_absent() {
         allow_null(&mut schema);

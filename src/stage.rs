@@ -212,13 +212,13 @@ async fn stage_file(
     if how.stage.is_some() && local.exists() {
         return Err(place.missing(format!("another input is already staged as {basename}")));
     }
-    let found = store
+    let Some(digests) = store
         .download(&uri.key, &local)
         .await
-        .map_err(|err| place.input_error(err))?;
-    if !found {
+        .map_err(|err| place.input_error(err))?
+    else {
         return Err(place.missing(format!("\"{}\" does not exist", file.location)));
-    }
+    };
     for secondary in &how.constraints.secondary_files {
         let name = secondary.apply(basename);
         let sec_key = match uri.key.rsplit_once('/') {
@@ -228,7 +228,8 @@ async fn stage_file(
         let found = store
             .download(&sec_key, &place.dir.join(&name))
             .await
-            .map_err(|err| place.input_error(err))?;
+            .map_err(|err| place.input_error(err))?
+            .is_some();
         if !found && secondary.required {
             return Err(place.missing(format!(
                 "secondary file \"{}\" (pattern \"{}\") does not exist",
@@ -237,7 +238,21 @@ async fn stage_file(
             )));
         }
     }
-    Ok(file.at(local))
+    let mut staged = file.at(local);
+    // Hashed on the way down: checked against a given checksum here,
+    // never read again.
+    if let Some(given) = &file.checksum
+        && !digests.matches(given)
+    {
+        return Err(place.missing(format!(
+            "\"{}\" does not match its checksum: given {given}, found {}",
+            file.location,
+            digests.cwl()
+        )));
+    }
+    staged.checksum = Some(digests.cwl());
+    staged.sha256 = Some(digests.sha256);
+    Ok(staged)
 }
 
 async fn stage_directory(
@@ -271,7 +286,8 @@ async fn stage_directory(
         let found = store
             .download(&key, &target)
             .await
-            .map_err(|err| place.input_error(err))?;
+            .map_err(|err| place.input_error(err))?
+            .is_some();
         // Listed a moment ago: gone now is an error, never a skip.
         if !found {
             return Err(place.missing(format!(

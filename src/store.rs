@@ -68,6 +68,21 @@ impl Storing<'_> {
             stopped |= matches!(err, Error::Signalled { .. } | Error::Timeout(_));
             failure = Some(err);
         }
+        // The tool's streams on every path, failures above all: they are
+        // what a failed job is debugged from.
+        if let Some(workdir) = self.workdir
+            && !matches!(
+                failure,
+                Some(Error::Store {
+                    fault: Fault::Transient,
+                    ..
+                })
+            )
+            && let Err(err) = self.upload_logs(&store, workdir, results, stopped)
+            && failure.is_none()
+        {
+            failure = Some(err);
+        }
         results.finish(failure.as_ref().or(error), None, self.started);
         // A store that stayed unreachable for a whole retry budget would only
         // take another one to refuse results.json too.
@@ -104,6 +119,50 @@ impl Storing<'_> {
                 Err(failure)
             }
         }
+    }
+
+    /// Uploads the tool's stdout and stderr to `<prefix>/logs/`, secrets
+    /// masked, and records where. After a stop they get the grace period.
+    fn upload_logs(
+        &mut self,
+        store: &Store,
+        workdir: &Workdir,
+        results: &mut Results,
+        stopped: bool,
+    ) -> Result<(), Error> {
+        let mut locations = crate::results::LogLocations::default();
+        for stream in ["stdout", "stderr"] {
+            let file = workdir
+                .log(stream, &results.secrets)
+                .map_err(|err| Error::io(format!("cannot read the tool's {stream}"), err))?;
+            let Some(file) = file else {
+                continue;
+            };
+            let key = self.target.log_key(stream);
+            let (_canceller, cancel) = Cancel::new();
+            let upload = store.upload(file, &key, "text/plain; charset=utf-8", cancel);
+            if stopped {
+                self.runtime
+                    .block_on(async { tokio::time::timeout(self.grace, upload).await })
+                    .map_err(|_| {
+                        Error::Internal(format!(
+                            "storing the tool's {stream} took longer than {} s",
+                            self.grace.as_secs()
+                        ))
+                    })??;
+            } else {
+                self.runtime.block_on(self.interrupts.guard(upload))?;
+            }
+            let uri = Some(store.uri.uri_of(&key));
+            match stream {
+                "stdout" => locations.stdout = uri,
+                _ => locations.stderr = uri,
+            }
+        }
+        if locations.stdout.is_some() || locations.stderr.is_some() {
+            results.logs = Some(locations);
+        }
+        Ok(())
     }
 
     /// Uploads every File output and points its `location` at the stored
@@ -167,7 +226,8 @@ impl Storing<'_> {
                 )));
             };
             file.location = store.uri.uri_of(key);
-            file.checksum = Some(format!("sha1${}", digests.sha1));
+            file.checksum = Some(digests.cwl());
+            file.sha256 = Some(digests.sha256);
         }
         Ok(())
     }

@@ -219,6 +219,11 @@ impl ResultTarget {
         }
     }
 
+    /// Key of one of the tool's streams: `<prefix>/logs/<stream>`.
+    pub fn log_key(&self, stream: &str) -> String {
+        self.under_prefix(&format!("logs/{stream}"))
+    }
+
     /// Key of an output file: `<prefix>/outputs/<name>/<leaf>`.
     pub fn output_key(&self, name: &str, leaf: &str) -> String {
         self.under_prefix(&format!("outputs/{name}/{leaf}"))

@@ -231,7 +231,8 @@ fn check_one(
             Ok(v) => Some(v),
             Err(problem) => {
                 found.push(Found {
-                    path: path.to_string(),
+                    // Below the value, for a field of a File object.
+                    path: format!("{path}{}", problem.path),
                     ..problem
                 });
                 None
@@ -366,6 +367,23 @@ fn path_value(
             )));
         }
     };
+    // A checksum given with a File is checked once the file is read.
+    let checksum = match value {
+        J::Object(obj) if base == BaseType::File => match obj.get("checksum") {
+            None | Some(J::Null) => None,
+            Some(J::String(sum)) if crate::digest::valid_checksum(sum) => Some(sum.clone()),
+            Some(other) => {
+                return Err(Found::invalid(
+                    ".checksum",
+                    format!(
+                        "expected \"sha1$<40 hex digits>\" or \"sha256$<64 hex digits>\", found {}",
+                        describe(other)
+                    ),
+                ));
+            }
+        },
+        _ => None,
+    };
     let location = Location::parse(text, paths.base_dir).map_err(invalid)?;
     let local = match location {
         Location::Remote(_) => None,
@@ -377,12 +395,13 @@ fn path_value(
         }
     };
     let directory = base == BaseType::Directory;
+    let file = |mut file: FileObject| {
+        file.checksum = checksum.clone();
+        Value::File(Box::new(with_format(file, c)))
+    };
     Ok(match (local, directory) {
-        (Some(path), false) => Value::File(Box::new(with_format(FileObject::local(path), c))),
-        (None, false) => Value::File(Box::new(with_format(
-            FileObject::new(text.to_string(), None),
-            c,
-        ))),
+        (Some(path), false) => file(FileObject::local(path)),
+        (None, false) => file(FileObject::new(text.to_string(), None)),
         (Some(path), true) => Value::Directory(Box::new(DirectoryObject::local(path))),
         (None, true) => Value::Directory(Box::new(DirectoryObject::new(text.to_string(), None))),
     })

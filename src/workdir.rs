@@ -204,6 +204,38 @@ impl Workdir {
         })
     }
 
+    /// The kept stream `name` (`stdout`, `stderr`) for reading, with the
+    /// secrets masked (in a copy beside it when there are any); `None` when
+    /// the tool never got to run.
+    pub fn log(&self, name: &str, secrets: &crate::redact::Secrets) -> io::Result<Option<File>> {
+        let flags = OFlag::O_RDONLY | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC;
+        let mut file = match openat(&self.meta, name, flags, Mode::empty()) {
+            Ok(fd) => File::from(fd),
+            Err(nix::errno::Errno::ENOENT) => return Ok(None),
+            Err(err) => return Err(err.into()),
+        };
+        if secrets.is_empty() {
+            return Ok(Some(file));
+        }
+        let masked = format!("{name}.masked");
+        let flags =
+            OFlag::O_CREAT | OFlag::O_TRUNC | OFlag::O_RDWR | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC;
+        let copy = File::from(openat(
+            &self.meta,
+            masked.as_str(),
+            flags,
+            Mode::from_bits_truncate(0o600),
+        )?);
+        let mut writer = secrets.writer(io::BufWriter::new(copy));
+        io::copy(&mut file, &mut writer)?;
+        let mut copy = writer
+            .finish()?
+            .into_inner()
+            .map_err(|err| err.into_error())?;
+        io::Seek::seek(&mut copy, io::SeekFrom::Start(0))?;
+        Ok(Some(copy))
+    }
+
     /// Writes results.json atomically: a temporary file, then a rename.
     pub fn write_results(&self, text: &str) -> io::Result<()> {
         let temp = format!(".results.json.{:08x}", rand::random::<u32>());
@@ -215,17 +247,17 @@ impl Workdir {
             flags,
             Mode::from_bits_truncate(0o644),
         )?);
-        let written = file
-            .write_all(text.as_bytes())
-            .and_then(|()| file.sync_all())
-            .and_then(|()| {
-                Ok(renameat(
-                    &self.meta,
-                    temp.as_str(),
-                    &self.meta,
-                    "results.json",
-                )?)
-            });
+        // No fsync: the rename keeps a reader from ever seeing half a
+        // document, and the durable copy is the store's; a sync would cost
+        // a run more than everything else the launcher does.
+        let written = file.write_all(text.as_bytes()).and_then(|()| {
+            Ok(renameat(
+                &self.meta,
+                temp.as_str(),
+                &self.meta,
+                "results.json",
+            )?)
+        });
         if written.is_err() {
             let _ = nix::unistd::unlinkat(
                 &self.meta,

@@ -395,6 +395,7 @@ impl Runner for Container {
                 stderr: &job.stderr,
                 grace: job.grace,
                 death_signal: Signal::SIGTERM,
+                secrets: &job.secrets,
             };
             let mut outcome = process::run(&spawn, interrupts, Stopper::With(&deliver)).await?;
             // The account is the client's, not the tool's.

@@ -73,6 +73,8 @@ pub struct Job {
     pub stderr: std::fs::File,
     /// How long a stopped tool gets between SIGTERM and SIGKILL.
     pub grace: Duration,
+    /// Masked in what the launcher echoes of the tool's output.
+    pub secrets: crate::redact::Secrets,
 }
 
 /// A way of running jobs: on this machine, in a container, …
@@ -152,6 +154,7 @@ impl Runner for Local {
                 stderr: &job.stderr,
                 grace: job.grace,
                 death_signal: nix::sys::signal::Signal::SIGKILL,
+                secrets: &job.secrets,
             };
             process::run(&spawn, interrupts, process::Stopper::Group).await
         })

@@ -76,6 +76,9 @@ pub struct Spawn<'a> {
     /// tool; SIGTERM for a container engine's client, which passes it on
     /// to the container.
     pub death_signal: Signal,
+    /// Masked in what is echoed to the launcher's stderr (the files keep
+    /// the tool's output as it was).
+    pub secrets: &'a crate::redact::Secrets,
 }
 
 /// How a running program is stopped.
@@ -133,8 +136,9 @@ pub async fn run(
     for (pipe, file) in pipes.into_iter().zip([stdout_file, stderr_file]) {
         let pipe = pipe.ok_or_else(|| Error::Internal("the tool's output is not piped".into()))?;
         let done = done_tx.clone();
+        let secrets = job.secrets.clone();
         std::thread::spawn(move || {
-            let _ = done.send(tee(pipe, file));
+            let _ = done.send(tee(pipe, file, &secrets));
         });
     }
     drop(done_tx);
@@ -357,12 +361,22 @@ fn fits_the_kernel(argv: &[String], env: &[(String, String)]) -> Result<(), Erro
     Ok(())
 }
 
-/// Copies a pipe to its file and to the launcher's stderr until EOF.
-/// A closed launcher stderr stops the echo, never the copy to the file.
-fn tee(mut pipe: File, mut file: File) -> io::Result<()> {
+/// Copies a pipe to its file and to the launcher's stderr until EOF. A
+/// closed launcher stderr stops the echo, never the copy to the file.
+///
+/// With secrets, the echo goes line by line, each line masked whole (and
+/// written whole, so that the tool's two streams never cut into each
+/// other's lines); a line longer than `LONG_LINE` goes in pieces.
+fn tee(mut pipe: File, mut file: File, secrets: &crate::redact::Secrets) -> io::Result<()> {
+    const LONG_LINE: usize = 64 * 1024;
     let mut buf = vec![0u8; 128 * 1024];
-    let stderr = io::stderr();
     let mut echo = true;
+    let mut line: Vec<u8> = Vec::new();
+    let say = |bytes: &[u8], echo: &mut bool| {
+        if *echo && io::stderr().lock().write_all(bytes).is_err() {
+            *echo = false;
+        }
+    };
     loop {
         let n = match pipe.read(&mut buf) {
             Ok(0) => break,
@@ -371,9 +385,23 @@ fn tee(mut pipe: File, mut file: File) -> io::Result<()> {
             Err(err) => return Err(err),
         };
         file.write_all(&buf[..n])?;
-        if echo && stderr.lock().write_all(&buf[..n]).is_err() {
-            echo = false;
+        if secrets.is_empty() {
+            say(&buf[..n], &mut echo);
+            continue;
         }
+        line.extend_from_slice(&buf[..n]);
+        let complete = match line.iter().rposition(|&b| b == b'\n') {
+            Some(end) => end + 1,
+            None if line.len() > LONG_LINE => line.len(),
+            None => 0,
+        };
+        if complete > 0 {
+            say(&secrets.bytes(&line[..complete]), &mut echo);
+            line.drain(..complete);
+        }
+    }
+    if !line.is_empty() {
+        say(&secrets.bytes(&line), &mut echo);
     }
     file.flush()
 }

@@ -43,6 +43,23 @@ pub fn put(target: &Path, bytes: &[u8]) -> std::io::Result<()> {
     finish(written, &temp, target)
 }
 
+/// Copies `source` to `target` (a staged input), hashing on the way.
+pub fn copy_plain(mut source: std::fs::File, target: &Path) -> std::io::Result<Digests> {
+    let mut out = std::fs::File::create(target)?;
+    let mut hasher = Hasher::default();
+    let mut buf = vec![0u8; 1 << 20];
+    loop {
+        let n = source.read(&mut buf)?;
+        if n == 0 {
+            break;
+        }
+        hasher.update(&buf[..n]);
+        out.write_all(&buf[..n])?;
+    }
+    out.flush()?;
+    Ok(hasher.finish())
+}
+
 /// Copies `source` to `target` atomically, hashing on the way; stops early
 /// (and leaves nothing behind) when `cancel` fires.
 pub fn copy(

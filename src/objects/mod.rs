@@ -21,9 +21,10 @@ use object_store::{
     Attribute, Attributes, ObjectStore, ObjectStoreExt, PutMultipartOptions, PutOptions,
     WriteMultipart,
 };
-use sha1::Digest;
 use tokio::io::AsyncWriteExt;
 
+pub use crate::digest::Digests;
+use crate::digest::Hasher;
 pub use config::part_size;
 use fault::{Op, store_error};
 
@@ -82,31 +83,6 @@ impl Cancel {
 impl Canceller {
     pub fn cancel(&self) {
         let _ = self.0.send(true);
-    }
-}
-
-/// Checksums of bytes that were stored, computed on the way.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Digests {
-    /// Hex SHA-1 (CWL's `sha1$…`).
-    pub sha1: String,
-}
-
-/// Hashes bytes as they stream past.
-#[derive(Default)]
-struct Hasher {
-    sha1: sha1::Sha1,
-}
-
-impl Hasher {
-    fn update(&mut self, bytes: &[u8]) {
-        self.sha1.update(bytes);
-    }
-
-    fn finish(self) -> Digests {
-        Digests {
-            sha1: hex::encode(self.sha1.finalize()),
-        }
     }
 }
 
@@ -280,21 +256,25 @@ impl Store {
         }
     }
 
-    /// Downloads `key` into `local`, streaming. `Ok(false)`: no such object.
-    pub async fn download(&self, key: &str, local: &Path) -> Result<bool, Error> {
+    /// Downloads `key` into `local`, streaming, and returns the checksums
+    /// of what it wrote. `Ok(None)`: no such object.
+    pub async fn download(&self, key: &str, local: &Path) -> Result<Option<Digests>, Error> {
         let store = match &self.backend {
             Backend::Local => {
-                return match std::fs::copy(local::path(key), local) {
-                    Ok(_) => Ok(true),
-                    Err(err) if err.kind() == std::io::ErrorKind::NotFound => Ok(false),
-                    Err(err) => Err(self.local_error("cannot read", key, err)),
+                let source = match std::fs::File::open(local::path(key)) {
+                    Ok(file) => file,
+                    Err(err) if err.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+                    Err(err) => return Err(self.local_error("cannot read", key, err)),
                 };
+                return local::copy_plain(source, local)
+                    .map(Some)
+                    .map_err(|err| Error::io(format!("cannot write {}", local.display()), err));
             }
             Backend::Remote(store) => store,
         };
         let result = match store.get(&self.key(key)?).await {
             Ok(r) => r,
-            Err(object_store::Error::NotFound { .. }) => return Ok(false),
+            Err(object_store::Error::NotFound { .. }) => return Ok(None),
             Err(err) => return Err(store_error("cannot read", &self.uri, key, Op::Read, err)),
         };
         if let Some(parent) = local.parent() {
@@ -305,13 +285,56 @@ impl Store {
         let write_failed = |err| Error::io(format!("cannot write {}", local.display()), err);
         let mut file = tokio::fs::File::create(local).await.map_err(write_failed)?;
         let mut stream = result.into_stream();
+        let mut hasher = Hasher::default();
         while let Some(chunk) = stream.next().await {
             let chunk =
                 chunk.map_err(|err| store_error("cannot read", &self.uri, key, Op::Read, err))?;
+            hasher.update(&chunk);
             file.write_all(&chunk).await.map_err(write_failed)?;
         }
         file.flush().await.map_err(write_failed)?;
-        Ok(true)
+        Ok(Some(hasher.finish()))
+    }
+
+    /// Reads a small object whole: at most `cap` bytes, else an error.
+    /// `Ok(None)`: no such object.
+    pub async fn get_bytes(&self, key: &str, cap: u64) -> Result<Option<Vec<u8>>, Error> {
+        let too_big = || Error::Store {
+            what: "cannot read",
+            uri: self.uri.uri_of(key),
+            fault: Fault::Permanent,
+            detail: format!("larger than {} MiB", cap >> 20),
+            source: None,
+        };
+        let store = match &self.backend {
+            Backend::Local => {
+                return match crate::files::read_regular(&local::path(key), cap) {
+                    Ok(bytes) => Ok(Some(bytes)),
+                    Err(err) if err.kind() == std::io::ErrorKind::NotFound => Ok(None),
+                    Err(err) => Err(self.local_error("cannot read", key, err)),
+                };
+            }
+            Backend::Remote(store) => store,
+        };
+        let result = match store.get(&self.key(key)?).await {
+            Ok(r) => r,
+            Err(object_store::Error::NotFound { .. }) => return Ok(None),
+            Err(err) => return Err(store_error("cannot read", &self.uri, key, Op::Read, err)),
+        };
+        if result.meta.size > cap {
+            return Err(too_big());
+        }
+        let mut bytes = Vec::new();
+        let mut stream = result.into_stream();
+        while let Some(chunk) = stream.next().await {
+            let chunk =
+                chunk.map_err(|err| store_error("cannot read", &self.uri, key, Op::Read, err))?;
+            if (bytes.len() + chunk.len()) as u64 > cap {
+                return Err(too_big());
+            }
+            bytes.extend_from_slice(&chunk);
+        }
+        Ok(Some(bytes))
     }
 
     /// Every key under a prefix (a "directory"), sorted, exactly as stored.

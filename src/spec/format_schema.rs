@@ -126,6 +126,10 @@ struct Input {
     /// beside their inputs (samtools faidx, bwa index), so what they write
     /// lands where output globs look and the user's data gets no new files.
     stage: Option<StageMode>,
+    /// A string input whose value is masked as `***` everywhere the
+    /// launcher writes (results.json, render, its messages, uploaded logs);
+    /// the tool still gets it.
+    secret: Option<bool>,
     /// A record's fields by name, each declared like an input (records
     /// nest; `record[]` is a list of them).
     fields: Option<BTreeMap<String, InputOrType>>,

@@ -68,6 +68,8 @@ pub struct InputSpec {
     /// Place a local File or Directory in the work directory before the
     /// run (tools that write beside their inputs).
     pub stage: Option<Stage>,
+    /// Masked as `***` everywhere the launcher writes.
+    pub secret: bool,
     pub loc: Loc,
 }
 

@@ -9,6 +9,7 @@ mod inputs;
 mod outputs;
 mod process;
 mod properties;
+mod provenance;
 mod proxy;
 mod regression;
 mod render;

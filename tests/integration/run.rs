@@ -429,6 +429,7 @@ fn a_whole_results_json() {
         ".usage.user_s" => "[usage]",
         ".usage.sys_s" => "[usage]",
         ".launcher.version" => "[version]",
+        ".launcher.host" => "[host]",
         ".spec.sha256" => "[sha256]",
     });
 }

@@ -44,6 +44,26 @@ pub fn read_json(env: &[(&'static str, String)], uri: &str) -> Value {
     ran.json()["results"]["doc"].clone()
 }
 
+/// Reads a stored text object back by staging it (trailing newlines
+/// dropped, as a string output does).
+pub fn read_text(env: &[(&'static str, String)], uri: &str) -> String {
+    let inputs = json!({ "f": uri }).to_string();
+    let ran = launch(
+        env,
+        &[
+            "--spec",
+            "fixtures/specs/run/read_text.yaml",
+            "--inputs",
+            &inputs,
+        ],
+        0,
+    );
+    ran.json()["results"]["text"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string()
+}
+
 /// Copies a stored object back by staging it; returns its File object.
 pub fn read_file(env: &[(&'static str, String)], uri: &str) -> Value {
     let inputs = json!({ "f": uri }).to_string();

@@ -217,7 +217,9 @@ impl Ran {
         );
         // A failure says why: on stderr (ours, or clap's for a bad command
         // line), or in validate's report.
-        let ours = self.stderr.contains("omni-launch: error: ");
+        // Text, or a JSON log line (OMNI_LOG_FORMAT=json).
+        let ours = self.stderr.contains("omni-launch: error: ")
+            || self.stderr.contains(r#""level":"error""#);
         let said = ours || self.stderr.lines().any(|l| l.starts_with("error: "));
         if code == 0 {
             assert!(!ours, "{what}: success with an error:\n{}", self.stderr);

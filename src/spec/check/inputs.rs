@@ -80,6 +80,7 @@ fn check_input(
                     default: None,
                     description: None,
                     stage: None,
+                    secret: false,
                     loc,
                 })
             }
@@ -123,6 +124,7 @@ fn check_input(
         default: None,
         description,
         stage: None,
+        secret: false,
         loc,
     };
     let base = ty.map(|t| t.base);
@@ -282,6 +284,12 @@ fn check_input(
             ),
         }
     }
+    if let Some((k, n)) = entries.get("secret")
+        && applies(c, "secret", k.loc, &[B::String])
+        && let Some(secret) = c.boolean(n, &field("secret"))
+    {
+        spec.secret = secret;
+    }
 
     if c.problems.len() > before || ty.is_none() {
         return None;
@@ -335,12 +343,14 @@ fn check_fields(c: &mut Checker, node: &Node, path: &str) -> Vec<Field> {
         let Some(input) = check_input(c, name, key.loc, value, &field_path) else {
             continue;
         };
-        if input.stage.is_some() {
-            c.error(
-                &field_path,
-                key.loc,
-                "`stage` applies to inputs, not to fields of a record",
-            );
+        for (set, what) in [(input.stage.is_some(), "stage"), (input.secret, "secret")] {
+            if set {
+                c.error(
+                    &field_path,
+                    key.loc,
+                    format!("`{what}` applies to inputs, not to fields of a record"),
+                );
+            }
         }
         fields.push(Field {
             name: input.name,

@@ -45,6 +45,7 @@ pub const INPUT_KEYS: &[&str] = &[
     "format",
     "secondary_files",
     "stage",
+    "secret",
     "fields",
 ];
 pub const OUTPUT_KEYS: &[&str] = &["type", "glob", "from", "optional", "format", "description"];

@@ -1,0 +1,446 @@
+//! What a run records about itself and keeps: checksums of inputs and
+//! outputs, the tool's logs in the store on every path, secrets masked in
+//! every byte the launcher writes, inputs and resources by URI, the batch
+//! job it was, and JSON log lines.
+
+use std::path::Path;
+
+use serde_json::{Value, json};
+
+use crate::stores::{every_store, launch, read_file, read_json, read_text};
+use crate::util::{Test, redact, workdir};
+
+/// `(sha1, sha256)` of some bytes, as hex.
+fn digests(bytes: &[u8]) -> (String, String) {
+    use sha1::Digest;
+    (
+        hex::encode(sha1::Sha1::digest(bytes)),
+        hex::encode(sha2::Sha256::digest(bytes)),
+    )
+}
+
+/// Every regular file below `dir`.
+fn files_below(dir: &Path) -> Vec<std::path::PathBuf> {
+    let mut out = Vec::new();
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let path = entry.unwrap().path();
+        if path.is_dir() {
+            out.extend(files_below(&path));
+        } else {
+            out.push(path);
+        }
+    }
+    out
+}
+
+fn file_uri(path: &Path) -> String {
+    url::Url::from_file_path(path).unwrap().to_string()
+}
+
+#[test]
+fn file_inputs_and_outputs_carry_their_checksums() {
+    let data = workdir();
+    let input = data.path().join("reads.fa");
+    let bytes = b">r1\nACGTACGT\n";
+    std::fs::write(&input, bytes).unwrap();
+    let (sha1, sha256) = digests(bytes);
+    let inputs = json!({ "f": input }).to_string();
+
+    let doc = Test::run(&[
+        "--spec",
+        "fixtures/specs/run/copy.yaml",
+        "--inputs",
+        &inputs,
+    ])
+    .go()
+    .json();
+    for file in [&doc["inputs"]["f"], &doc["results"]["copy"]] {
+        assert_eq!(file["checksum"], format!("sha1${sha1}"), "{file}");
+        assert_eq!(file["sha256"], sha256.as_str(), "{file}");
+    }
+
+    // Large shared references need not be read twice; outputs still are.
+    let doc = Test::run(&[
+        "--spec",
+        "fixtures/specs/run/copy.yaml",
+        "--inputs",
+        &inputs,
+        "--no-input-checksums",
+    ])
+    .go()
+    .json();
+    assert!(doc["inputs"]["f"].get("checksum").is_none());
+    assert_eq!(doc["results"]["copy"]["sha256"], sha256.as_str());
+}
+
+#[test]
+fn a_file_given_with_a_checksum_is_checked() {
+    let data = workdir();
+    let input = data.path().join("reads.fa");
+    std::fs::write(&input, b"ACGT\n").unwrap();
+    let (sha1, sha256) = digests(b"ACGT\n");
+    let given = |checksum: &str| {
+        json!({ "f": {"class": "File", "path": input, "checksum": checksum} }).to_string()
+    };
+    let run = |inputs: &str, code: i32| {
+        Test::run(&[
+            "--spec",
+            "fixtures/specs/run/copy.yaml",
+            "--inputs",
+            inputs,
+            "--no-input-checksums",
+        ])
+        .code(code)
+        .go()
+    };
+    // Either algorithm, any case; checked even with --no-input-checksums.
+    run(&given(&format!("sha256${}", sha256.to_uppercase())), 0);
+    let ran = run(&given(&format!("sha1${sha1}")), 0);
+    assert_eq!(ran.json()["inputs"]["f"]["sha256"], sha256.as_str());
+
+    let wrong = format!("sha1${}", "0".repeat(40));
+    let ran = run(&given(&wrong), 66);
+    let message = redact(&ran.message(), &[data.path()]);
+    insta::assert_snapshot!("wrong_checksum", message);
+
+    let ran = run(&given("md5$d41d8cd98f00b204e9800998ecf8427e"), 65);
+    let message = redact(&ran.message(), &[data.path()]);
+    insta::assert_snapshot!("malformed_checksum", message);
+}
+
+#[test]
+#[ignore = "needs the test stores (. .ci/stores.sh); run with --run-ignored all"]
+fn remote_inputs_are_hashed_as_they_download_and_checked() {
+    let data = workdir();
+    let input = data.path().join("reads.fa");
+    let bytes = b">remote\nGGGGCCCC\n";
+    std::fs::write(&input, bytes).unwrap();
+    let (sha1, sha256) = digests(bytes);
+    for (env, prefix) in every_store("hashed/") {
+        let inputs = json!({ "f": input }).to_string();
+        let stored = launch(
+            &env,
+            &[
+                "--spec",
+                "fixtures/specs/run/copy.yaml",
+                "--inputs",
+                &inputs,
+                "--result-uri",
+                &prefix,
+            ],
+            0,
+        );
+        let uri = stored.json()["results"]["copy"]["location"]
+            .as_str()
+            .unwrap()
+            .to_string();
+        let copied = read_file(&env, &uri);
+        assert_eq!(copied["checksum"], format!("sha1${sha1}"));
+        assert_eq!(copied["sha256"], sha256.as_str());
+
+        let wrong = json!({ "f": {"class": "File", "location": uri, "checksum": format!("sha256${}", "f".repeat(64))} });
+        let ran = launch(
+            &env,
+            &[
+                "--spec",
+                "fixtures/specs/run/copy.yaml",
+                "--inputs",
+                &wrong.to_string(),
+            ],
+            66,
+        );
+        assert!(
+            ran.message().contains("does not match its checksum"),
+            "{}",
+            ran.message()
+        );
+    }
+}
+
+#[test]
+fn logs_reach_the_store_on_every_path() {
+    let store = workdir();
+    let cases = [
+        (
+            vec![
+                "--spec",
+                "fixtures/specs/run/exit_code.yaml",
+                "--inputs",
+                r#"{"code": 0}"#,
+            ],
+            0,
+        ),
+        (
+            vec![
+                "--spec",
+                "fixtures/specs/run/exit_code.yaml",
+                "--inputs",
+                r#"{"code": 3}"#,
+            ],
+            3,
+        ),
+        (
+            vec![
+                "--spec",
+                "fixtures/specs/run/sleep.yaml",
+                "--inputs",
+                r#"{"secs": 60}"#,
+                "--timeout",
+                "1",
+            ],
+            124,
+        ),
+    ];
+    for (i, (args, code)) in cases.into_iter().enumerate() {
+        let prefix = store.path().join(format!("run-{i}"));
+        let uri = format!("{}/", file_uri(&prefix));
+        let ran = Test::run(&args)
+            .arg("--result-uri")
+            .arg(&uri)
+            .code(code)
+            .go();
+        let doc = ran.json();
+        for stream in ["stdout", "stderr"] {
+            let kept = prefix.join("logs").join(stream);
+            assert_eq!(doc["logs"][stream], format!("{uri}logs/{stream}"), "{doc}");
+            let text = std::fs::read_to_string(&kept).unwrap();
+            if code != 124 {
+                assert_eq!(text, format!("to {stream}\n"));
+            }
+        }
+        let stored: Value =
+            serde_json::from_str(&std::fs::read_to_string(prefix.join("results.json")).unwrap())
+                .unwrap();
+        assert_eq!(stored["logs"], doc["logs"]);
+    }
+}
+
+#[test]
+#[ignore = "needs the test stores (. .ci/stores.sh); run with --run-ignored all"]
+fn logs_of_a_failed_run_reach_s3_and_azure() {
+    for (env, prefix) in every_store("failed/") {
+        let ran = launch(
+            &env,
+            &[
+                "--spec",
+                "fixtures/specs/run/exit_code.yaml",
+                "--inputs",
+                r#"{"code": 5}"#,
+                "--result-uri",
+                &prefix,
+            ],
+            5,
+        );
+        let stderr = ran.json()["logs"]["stderr"].as_str().unwrap().to_string();
+        assert_eq!(stderr, format!("{prefix}logs/stderr"));
+        assert_eq!(read_text(&env, &stderr), "to stderr");
+    }
+}
+
+const SECRET: &str = "tok-'7f3a9\"c2$";
+
+fn secret_inputs(fail: bool) -> String {
+    json!({"token": SECRET, "user": "ada", "fail": fail}).to_string()
+}
+
+/// Fails when `text` holds the secret, raw or as the shell quotes it.
+fn assert_masked(what: &str, text: &str) {
+    let quoted = SECRET.replace('\'', "'\\''");
+    assert!(
+        !text.contains(SECRET) && !text.contains(&quoted) && !text.contains("7f3a9"),
+        "{what} shows the secret:\n{text}"
+    );
+}
+
+#[test]
+fn a_secret_is_in_no_byte_the_launcher_writes() {
+    for fail in [false, true] {
+        let store = workdir();
+        let uri = format!("{}/", file_uri(store.path()));
+        let ran = Test::run(&[
+            "--spec",
+            "fixtures/specs/run/secret.yaml",
+            "--inputs",
+            &secret_inputs(fail),
+            "--result-uri",
+            &uri,
+            "--keep-workdir",
+        ])
+        .code(if fail { 3 } else { 0 })
+        .go();
+        assert_masked("stdout", &ran.stdout);
+        assert_masked("stderr", &ran.stderr);
+        let doc = ran.json();
+        assert_eq!(doc["inputs"]["token"], "***");
+        assert!(
+            doc["command"]
+                .as_str()
+                .unwrap()
+                .contains("token %s\\n' 'ada' ***")
+        );
+        assert!(ran.stderr.contains("stderr token ***"), "{}", ran.stderr);
+        for file in files_below(store.path()) {
+            let text = String::from_utf8_lossy(&std::fs::read(&file).unwrap()).into_owned();
+            if file.ends_with("outputs/file/token.txt") {
+                // The tool's own output file is the tool's business.
+                assert_eq!(text, SECRET);
+                continue;
+            }
+            assert_masked(&file.display().to_string(), &text);
+        }
+        let logs = std::fs::read_to_string(store.path().join("logs/stdout")).unwrap();
+        assert_eq!(logs, "user ada token ***\n");
+        let kept = ran.workdir().join(".omni-launch/results.json");
+        assert_masked(
+            "the kept results.json",
+            &std::fs::read_to_string(kept).unwrap(),
+        );
+    }
+
+    // A message about an invalid secret, and a dry run, mask it too.
+    let bad = json!({"token": SECRET, "user": 5}).to_string();
+    let ran = Test::run(&["--spec", "fixtures/specs/run/secret.yaml", "--inputs", &bad])
+        .env("OMNI_LOG_FORMAT", "json")
+        .code(65)
+        .go();
+    assert_masked("stdout", &ran.stdout);
+    assert_masked("stderr", &ran.stderr);
+    for format in ["text", "json"] {
+        let ran = Test::new(&[
+            "render",
+            "fixtures/specs/run/secret.yaml",
+            "--inputs",
+            &secret_inputs(false),
+            "--format",
+            format,
+        ])
+        .go();
+        assert_masked("render", &ran.stdout);
+        assert!(ran.stdout.contains("***"));
+    }
+}
+
+#[test]
+#[ignore = "needs the test stores (. .ci/stores.sh); run with --run-ignored all"]
+fn a_secret_is_in_no_byte_stored_on_s3_or_azure() {
+    for (env, prefix) in every_store("secret/") {
+        let ran = launch(
+            &env,
+            &[
+                "--spec",
+                "fixtures/specs/run/secret.yaml",
+                "--inputs",
+                &secret_inputs(true),
+                "--result-uri",
+                &prefix,
+            ],
+            3,
+        );
+        assert_masked("stderr", &ran.stderr);
+        let stored = read_json(&env, &format!("{prefix}results.json"));
+        assert_masked("results.json", &stored.to_string());
+        for stream in ["stdout", "stderr"] {
+            let text = read_text(&env, &format!("{prefix}logs/{stream}"));
+            assert_masked(stream, &text);
+            assert!(text.contains("token ***"), "{text}");
+        }
+    }
+}
+
+#[test]
+fn inputs_and_resources_can_be_given_by_uri() {
+    let docs = workdir();
+    let inputs = docs.path().join("inputs.json");
+    let resources = docs.path().join("resources.json");
+    std::fs::write(&inputs, r#"{"text": "from a stored document"}"#).unwrap();
+    std::fs::write(&resources, r#"{"cpu": 3}"#).unwrap();
+    let ran = Test::run(&["echo_test"])
+        .env("INPUTS_JSON", file_uri(&inputs))
+        .env("RESOURCES_JSON", file_uri(&resources))
+        .go();
+    let doc = ran.json();
+    assert_eq!(doc["results"]["echo"], "from a stored document");
+    assert_eq!(doc["resources"]["cpu"], 3.0);
+
+    let missing = file_uri(&docs.path().join("absent.json"));
+    let ran = Test::run(&["echo_test", "--inputs", &missing])
+        .code(66)
+        .go();
+    let message = redact(&ran.message(), &[docs.path()]);
+    insta::assert_snapshot!("inputs_uri_missing", message);
+}
+
+#[test]
+#[ignore = "needs the test stores (. .ci/stores.sh); run with --run-ignored all"]
+fn inputs_can_be_read_from_s3_and_azure() {
+    let data = workdir();
+    let doc = data.path().join("inputs.json");
+    std::fs::write(&doc, r#"{"text": "from the store"}"#).unwrap();
+    for (env, prefix) in every_store("docs/") {
+        // Put the document in the store as a run's output.
+        let stored = launch(
+            &env,
+            &[
+                "--spec",
+                "fixtures/specs/run/copy.yaml",
+                "--inputs",
+                &json!({ "f": doc }).to_string(),
+                "--result-uri",
+                &prefix,
+            ],
+            0,
+        );
+        let uri = stored.json()["results"]["copy"]["location"]
+            .as_str()
+            .unwrap()
+            .to_string();
+        let ran = Test::run(&["echo_test"])
+            .envs(&env)
+            .env("INPUTS_JSON", &uri)
+            .go();
+        assert_eq!(ran.json()["results"]["echo"], "from the store");
+    }
+}
+
+#[test]
+fn the_batch_job_and_host_are_recorded() {
+    let ran = Test::run(&["echo_test", "--inputs", r#"{"text": "x"}"#])
+        .env("AWS_BATCH_JOB_ID", "8f3c-job")
+        .env("AWS_BATCH_JOB_ATTEMPT", "2")
+        .env("AWS_BATCH_JQ_NAME", "genomics")
+        .go();
+    let launcher = &ran.json()["launcher"];
+    assert_eq!(
+        launcher["job"],
+        json!({"system": "aws-batch", "job_id": "8f3c-job", "attempt": 2, "queue": "genomics"})
+    );
+    assert!(!launcher["host"].as_str().unwrap().is_empty());
+
+    let ran = Test::run(&["echo_test", "--inputs", r#"{"text": "x"}"#])
+        .env("SLURM_JOB_ID", "4242")
+        .env("SLURM_ARRAY_TASK_ID", "7")
+        .env("SLURM_JOB_PARTITION", "short")
+        .go();
+    assert_eq!(
+        ran.json()["launcher"]["job"],
+        json!({"system": "slurm", "job_id": "4242", "attempt": 1, "array_index": 7, "queue": "short"})
+    );
+}
+
+#[test]
+fn json_log_lines_are_json() {
+    let ran = Test::run(&["echo_test", "--inputs", r#"{"txt": "x"}"#])
+        .env("OMNI_LOG_FORMAT", "json")
+        .code(65)
+        .go();
+    let run_id = ran.json()["run_id"].clone();
+    let lines: Vec<Value> = ran
+        .stderr
+        .lines()
+        .map(|line| serde_json::from_str(line).unwrap_or_else(|_| panic!("not JSON: {line}")))
+        .collect();
+    let last = lines.last().unwrap();
+    assert_eq!(last["level"], "error");
+    assert_eq!(last["run_id"], run_id);
+    assert!(last["message"].as_str().unwrap().contains("inputs.txt"));
+}
