@@ -81,6 +81,19 @@ else
   echo "(upload benchmark skipped: OMNI_TEST_S3_ENDPOINT is not set; . .ci/stores.sh)" >&2
 fi
 
+if [ -n "${OMNI_TEST_IMAGE:-}" ] && docker version >/dev/null 2>&1; then
+  echo "== container run: echo_test with --runner docker vs docker run --rm" >&2
+  # The same command, image, network and init as the runner uses.
+  hyperfine -N --warmup 3 --runs 30 --export-json "$TMP/docker.json" \
+    "docker run --rm --init --network none --entrypoint /bin/sh $OMNI_TEST_IMAGE -c \"printf '%s\\\\n' 'hello world'\"" \
+    "$BIN run --spec tool-specs/echo_test.yaml --inputs @$TMP/echo.json.in --workdir $WORK --runner docker --image $OMNI_TEST_IMAGE" >&2
+  bare=$(median "$TMP/docker.json" 0); ours=$(median "$TMP/docker.json" 1)
+  overhead=$(python3 -c "print(f'{($ours-$bare)*1000:.2f} ms')")
+  rows+=("| echo_test in a container, median, vs \`docker run --rm\` | $(ms "$bare") | $(ms "$ours") (overhead $overhead) | $(ratio "$bare" "$ours") |")
+else
+  echo "(container benchmark skipped: needs docker and OMNI_TEST_IMAGE; . .ci/containers.sh)" >&2
+fi
+
 echo "| what | bare | omni-launch | ratio |"
 echo "|---|---|---|---|"
 printf '%s\n' "${rows[@]}"
