@@ -107,6 +107,15 @@ fn report(err: &Error) -> i32 {
 
 fn run_command(req: contract::RunRequest) -> i32 {
     let output = run::run(req, &ProcessEnv);
+    if let Some(doc) = &output.done_before {
+        print(&format!(
+            "{}\n",
+            serde_json::to_string_pretty(doc).unwrap_or_default()
+        ));
+        if let Some(id) = doc["run_id"].as_str() {
+            let _ = RUN_ID.set(id.to_string());
+        }
+    }
     if let Some(results) = &output.results {
         print(&results.to_json());
         let _ = RUN_ID.set(results.run_id.clone());

@@ -82,6 +82,15 @@ pub struct RunArgs {
     /// anyway.
     #[arg(long)]
     pub no_input_checksums: bool,
+    /// Run even if this job (the same spec and inputs) already succeeded at
+    /// the result URI; without it, such a run prints the stored results.json
+    /// and does nothing.
+    #[arg(long)]
+    pub rerun: bool,
+    /// Replace the results of another job at the result URI (never done
+    /// otherwise).
+    #[arg(long)]
+    pub overwrite: bool,
 }
 
 impl From<RunArgs> for RunRequest {
@@ -100,6 +109,8 @@ impl From<RunArgs> for RunRequest {
             container: a.container.options(),
             timeout: a.timeout,
             no_input_checksums: a.no_input_checksums,
+            rerun: a.rerun,
+            overwrite: a.overwrite,
         }
     }
 }

@@ -28,6 +28,8 @@ pub struct RunRequest {
     pub container: ContainerOptions,
     pub timeout: Option<u64>,
     pub no_input_checksums: bool,
+    pub rerun: bool,
+    pub overwrite: bool,
 }
 
 /// How the command runs (`--runner`).
@@ -126,6 +128,10 @@ pub struct Contract {
     pub job: Option<BatchJob>,
     /// Hash every File input (`--no-input-checksums` turns it off).
     pub input_checksums: bool,
+    /// Run even when this job already succeeded at the result target.
+    pub rerun: bool,
+    /// Replace another job's results at the result target.
+    pub overwrite: bool,
 }
 
 /// The batch system's own name for this run: what its console and logs
@@ -447,6 +453,8 @@ impl Contract {
             timeout: req.timeout,
             job: BatchJob::from_env(env)?,
             input_checksums: !req.no_input_checksums,
+            rerun: req.rerun,
+            overwrite: req.overwrite,
         })
     }
 }

@@ -91,6 +91,11 @@ pub enum Fault {
 pub enum Error {
     #[error("{0}")]
     Usage(String),
+    /// The result target already holds another job's results.json, which
+    /// a run never replaces unasked (a usage error: the store is left as
+    /// it is).
+    #[error("{0}")]
+    ResultsExist(String),
     #[error("{}", list("the inputs are invalid", .0))]
     InvalidInputs(Vec<Problem>),
     #[error("{}", join(.0))]
@@ -183,7 +188,7 @@ pub fn signal_name(signal: i32) -> String {
 impl Error {
     pub fn kind(&self) -> Kind {
         match self {
-            Error::Usage(_) => Kind::Usage,
+            Error::Usage(_) | Error::ResultsExist(_) => Kind::Usage,
             Error::InvalidInputs(_) => Kind::InvalidInputs,
             Error::InputMissing(_) => Kind::InputMissing,
             Error::Store {

@@ -22,6 +22,11 @@ pub struct Results {
     pub error: Option<ErrorInfo>,
     pub inputs: Inputs,
     pub command: Option<String>,
+    /// What makes this job this job: a digest of its inputs (File and
+    /// Directory inputs by location and checksum), with the spec's sha256
+    /// what a rerun is compared by.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub inputs_digest: Option<String>,
     pub started_at: String,
     pub finished_at: Option<String>,
     pub duration_s: Option<f64>,
@@ -112,6 +117,39 @@ impl From<&Spec> for SpecInfo {
     }
 }
 
+/// `sha256:<hex>` of the inputs as they identify a job: values as given,
+/// a File by its location and checksum (or size, when not hashed), a
+/// Directory by its location and listing; object keys sorted.
+pub fn inputs_digest(inputs: &Inputs) -> String {
+    fn identity(value: serde_json::Value) -> serde_json::Value {
+        use serde_json::Value as J;
+        match value {
+            J::Object(map) => {
+                let keep: &[&str] = match map.get("class").and_then(J::as_str) {
+                    Some("File") if map.contains_key("sha256") => &["class", "location", "sha256"],
+                    Some("File") => &["class", "location", "size"],
+                    Some("Directory") => &["class", "location", "listing"],
+                    _ => &[],
+                };
+                let sorted: std::collections::BTreeMap<String, J> = map
+                    .into_iter()
+                    .filter(|(k, _)| keep.is_empty() || keep.contains(&k.as_str()))
+                    .map(|(k, v)| (k, identity(v)))
+                    .collect();
+                J::Object(sorted.into_iter().collect())
+            }
+            J::Array(items) => J::Array(items.into_iter().map(identity).collect()),
+            other => other,
+        }
+    }
+    let doc = serde_json::to_value(inputs)
+        .map(identity)
+        .unwrap_or_default();
+    let text = serde_json::to_string(&doc).unwrap_or_default();
+    let digests = crate::digest::read(text.as_bytes(), None).ok().flatten();
+    format!("sha256:{}", digests.map(|d| d.sha256).unwrap_or_default())
+}
+
 /// RFC 3339 UTC with milliseconds, as Batch logs show times.
 pub fn timestamp(at: chrono::DateTime<chrono::Utc>) -> String {
     at.to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
@@ -133,6 +171,7 @@ impl Results {
             error: None,
             inputs: Inputs::new(),
             command: None,
+            inputs_digest: None,
             started_at: timestamp(started),
             finished_at: None,
             duration_s: None,

@@ -14,6 +14,7 @@ use crate::collect::Outputs;
 use crate::contract::{Contract, Env, RunRequest, RunnerKind};
 use crate::error::Error;
 use crate::exec::{self, Interrupts, Job, Task};
+use crate::objects::Replace;
 use crate::results::{Results, SpecInfo};
 use crate::spec::Spec;
 use crate::store::Storing;
@@ -25,6 +26,9 @@ pub struct RunOutput {
     pub results: Option<Results>,
     pub error: Option<Error>,
     pub notes: Vec<String>,
+    /// The results.json of an earlier run of this same job, which
+    /// succeeded: this run did nothing and prints that instead.
+    pub done_before: Option<serde_json::Value>,
 }
 
 /// Runs one job end to end.
@@ -38,6 +42,7 @@ pub fn run(req: RunRequest, env: &dyn Env) -> RunOutput {
                 results: None,
                 error: Some(error),
                 notes: Vec::new(),
+                done_before: None,
             };
         }
     };
@@ -58,6 +63,7 @@ pub fn run(req: RunRequest, env: &dyn Env) -> RunOutput {
             results: Some(results),
             error: Some(error),
             notes: Vec::new(),
+            done_before: None,
         }
     };
     let runtime = match tokio::runtime::Builder::new_current_thread()
@@ -79,21 +85,81 @@ pub fn run(req: RunRequest, env: &dyn Env) -> RunOutput {
     };
 
     let workdir = Workdir::create(contract.workdir.as_deref(), &contract.run_id);
+    let mut say_later = Vec::new();
+    let mut prior = None;
+    // Whether the target could be read at all (a role may write results
+    // without being allowed to read them).
+    let mut prior_known = true;
+    let mut decided = false;
+    let mut done_before = None;
     let mut error = match &workdir {
         Ok(workdir) => {
             results.workdir = Some(workdir.path().display().to_string());
-            let mut pipeline = Pipeline {
-                contract: &contract,
-                workdir,
-                runtime: &runtime,
-                interrupts: &mut interrupts,
-                results: &mut results,
-                clock,
+            // The results.json already at the target says whether this
+            // job has run before.
+            let found = match &contract.result {
+                Some(target) => runtime.block_on(interrupts.guard(crate::store::prior(target))),
+                None => Ok(None),
             };
-            pipeline.execute().err()
+            let found = match found {
+                // Unreachable: nothing could be stored either; a retry can.
+                Err(
+                    err @ (Error::Signalled { .. }
+                    | Error::Timeout(_)
+                    | Error::Store {
+                        fault: crate::error::Fault::Transient,
+                        ..
+                    }),
+                ) => Err(err),
+                Err(err) => {
+                    prior_known = false;
+                    say_later.push(format!(
+                        "cannot check for an earlier run of this job ({}); its results.json will be replaced",
+                        err.message()
+                    ));
+                    Ok(None)
+                }
+                found => found,
+            };
+            match found {
+                Ok(found) => {
+                    prior = found;
+                    let mut pipeline = Pipeline {
+                        contract: &contract,
+                        workdir,
+                        runtime: &runtime,
+                        interrupts: &mut interrupts,
+                        results: &mut results,
+                        clock,
+                        prior: prior.as_ref(),
+                        decided: false,
+                        done_before: None,
+                    };
+                    let error = pipeline.execute().err();
+                    decided = pipeline.decided;
+                    done_before = pipeline.done_before;
+                    error
+                }
+                Err(err) => Some(err),
+            }
         }
         Err(_) => None,
     };
+    if let Some(doc) = done_before {
+        if let Ok(workdir) = workdir {
+            workdir.remove();
+        }
+        let uri = contract.result.as_ref().map(|t| t.results_uri());
+        return RunOutput {
+            results: None,
+            error: None,
+            notes: vec![format!(
+                "this job (the same spec and inputs) already succeeded: {} is its results.json; nothing was run (--rerun runs it again)",
+                uri.unwrap_or_default()
+            )],
+            done_before: Some(doc),
+        };
+    }
     let workdir = match workdir {
         Ok(workdir) => Some(workdir),
         Err(err) => {
@@ -101,8 +167,18 @@ pub fn run(req: RunRequest, env: &dyn Env) -> RunOutput {
             None
         }
     };
-    let stored = match &contract.result {
-        Some(target) => {
+    // What results.json may replace: nothing new since the run started;
+    // another job's results never (the run refused before it began); a
+    // succeeded run's only when this run chose to replace it.
+    let replace = match &prior {
+        None if !prior_known => Some(Replace::Anything),
+        None => Some(Replace::Nothing),
+        Some(_) if matches!(error, Some(Error::ResultsExist(_))) => None,
+        Some(p) if decided || !p.ok() => Some(Replace::Exactly(p.version.clone())),
+        Some(_) => None,
+    };
+    let stored = match (&contract.result, replace) {
+        (Some(target), Some(replace)) => {
             let mut storing = Storing {
                 target,
                 workdir: workdir.as_ref(),
@@ -110,6 +186,7 @@ pub fn run(req: RunRequest, env: &dyn Env) -> RunOutput {
                 interrupts: &mut interrupts,
                 grace: grace(),
                 started,
+                replace,
             };
             match storing.store(&mut results, error.as_ref()) {
                 Ok(()) => true,
@@ -119,13 +196,23 @@ pub fn run(req: RunRequest, env: &dyn Env) -> RunOutput {
                 }
             }
         }
-        None => {
+        (Some(target), None) => {
+            results.finish(error.as_ref(), None, started);
+            if !matches!(error, Some(Error::ResultsExist(_))) {
+                say_later.push(format!(
+                    "{} holds a successful run's results.json; this run's is not stored over it",
+                    target.results_uri()
+                ));
+            }
+            false
+        }
+        (None, _) => {
             results.finish(error.as_ref(), None, started);
             false
         }
     };
 
-    let notes = match workdir {
+    let mut notes = match workdir {
         Some(workdir) => keep_or_clean(workdir, &contract, &results, stored, error.is_none()),
         None if stored => vec![format!(
             "results stored at {}",
@@ -137,10 +224,12 @@ pub fn run(req: RunRequest, env: &dyn Env) -> RunOutput {
         )],
         None => Vec::new(),
     };
+    notes.append(&mut say_later);
     RunOutput {
         results: Some(results),
         error,
         notes,
+        done_before: None,
     }
 }
 
@@ -191,6 +280,13 @@ struct Pipeline<'a> {
     results: &'a mut Results,
     /// When the run started, for its time limit.
     clock: Instant,
+    /// The results.json at the target when the run started.
+    prior: Option<&'a crate::store::Prior>,
+    /// Whether the run chose to go ahead despite `prior` (a retry of
+    /// this job after a failure, `--rerun`, `--overwrite`).
+    decided: bool,
+    /// `prior`, when it is this job's success: nothing more to do.
+    done_before: Option<serde_json::Value>,
 }
 
 impl Pipeline<'_> {
@@ -253,6 +349,14 @@ impl Pipeline<'_> {
             crate::runtime::runtimeify(&spec, &staged, checksums, stop)
         })?;
         self.results.inputs = inputs.clone();
+        let digest = crate::results::inputs_digest(&inputs);
+        self.results.inputs_digest = Some(digest.clone());
+        if let Some(prior) = self.prior {
+            self.decide(prior, &spec, &digest)?;
+            if self.done_before.is_some() {
+                return Ok(());
+            }
+        }
 
         let plan =
             crate::render::render(&spec, &inputs, &resources, &self.contract.run_id, workdir)?;
@@ -324,6 +428,43 @@ impl Pipeline<'_> {
             status,
             said: Some(said),
         }
+    }
+
+    /// Whether to run, given the results.json already at the target: this
+    /// job's success is done (unless `--rerun`); this job's failure is
+    /// retried; another job's results are never replaced unasked.
+    fn decide(
+        &mut self,
+        prior: &crate::store::Prior,
+        spec: &Spec,
+        digest: &str,
+    ) -> Result<(), Error> {
+        let same = prior.same_job(&spec.sha256, digest);
+        let uri = self
+            .contract
+            .result
+            .as_ref()
+            .map(|t| t.results_uri())
+            .unwrap_or_default();
+        if same && prior.ok() && !self.contract.rerun {
+            self.done_before = Some(prior.doc.clone());
+            return Ok(());
+        }
+        if !same && !self.contract.overwrite {
+            let whose = match prior.doc["tool_id"].as_str() {
+                Some(tool) if tool != spec.id => format!("tool `{tool}`"),
+                Some(_) if prior.doc["spec"]["sha256"] != spec.sha256.as_str() => {
+                    "another version of this spec".into()
+                }
+                Some(_) => "this tool with other inputs".into(),
+                None => "something else (not a results.json of this launcher)".into(),
+            };
+            return Err(Error::ResultsExist(format!(
+                "{uri} already holds the results of {whose}; nothing was run. Use another result URI, or --overwrite to replace them"
+            )));
+        }
+        self.decided = true;
+        Ok(())
     }
 
     /// Collects the outputs (hashing them when nothing will upload them).

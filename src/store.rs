@@ -15,7 +15,7 @@ use futures::StreamExt;
 
 use crate::error::{Error, Fault};
 use crate::exec::Interrupts;
-use crate::objects::{Cancel, Store};
+use crate::objects::{Cancel, Replace, Store, Version};
 use crate::results::Results;
 use crate::uri::ResultTarget;
 use crate::workdir::Workdir;
@@ -25,6 +25,37 @@ const CONCURRENT_UPLOADS: usize = 4;
 
 /// How long a stopped run waits for its uploads to abort cleanly.
 const ABORT_LIMIT: Duration = Duration::from_secs(30);
+
+/// The results.json found at the target when a run started.
+#[derive(Debug)]
+pub struct Prior {
+    /// Its contents (`null` when they are not JSON).
+    pub doc: serde_json::Value,
+    pub version: Version,
+}
+
+impl Prior {
+    pub fn ok(&self) -> bool {
+        self.doc["ok"] == true
+    }
+
+    /// Whether it is this job's: the same spec and the same inputs.
+    pub fn same_job(&self, spec_sha256: &str, inputs_digest: &str) -> bool {
+        self.doc["spec"]["sha256"] == spec_sha256 && self.doc["inputs_digest"] == inputs_digest
+    }
+}
+
+/// Reads the results.json already at `target`, if any.
+pub async fn prior(target: &ResultTarget) -> Result<Option<Prior>, Error> {
+    let store = Store::open(&target.uri)?;
+    let found = store
+        .get_versioned(&target.results_key, crate::files::MAX_DOCUMENT)
+        .await?;
+    Ok(found.map(|(bytes, version)| Prior {
+        doc: serde_json::from_slice(&bytes).unwrap_or_default(),
+        version,
+    }))
+}
 
 /// What a store pass needs besides the results.
 pub struct Storing<'a> {
@@ -36,6 +67,8 @@ pub struct Storing<'a> {
     /// How long results.json may take to store after the run was stopped.
     pub grace: Duration,
     pub started: DateTime<Utc>,
+    /// What storing results.json may replace.
+    pub replace: Replace,
 }
 
 impl Storing<'_> {
@@ -96,7 +129,12 @@ impl Storing<'_> {
             return Err(failure);
         }
         let body = results.to_json().into_bytes();
-        let put = store.put_bytes(&self.target.results_key, body, "application/json");
+        let put = store.put_bytes_replacing(
+            &self.target.results_key,
+            body,
+            "application/json",
+            self.replace.clone(),
+        );
         let put = if stopped {
             // The run is over; results.json still gets its chance.
             self.runtime

@@ -96,6 +96,43 @@ pub fn copy(
     }
 }
 
+/// Writes `bytes` to `target` only if there is nothing there: `Ok(false)`
+/// when there is (a hard link never replaces).
+pub fn create(target: &Path, bytes: &[u8]) -> std::io::Result<bool> {
+    create_parent(target)?;
+    let temp = temp_beside(target);
+    let written = std::fs::File::create(&temp)
+        .and_then(|mut f| {
+            f.write_all(bytes)?;
+            f.sync_all()
+        })
+        .and_then(|()| std::fs::hard_link(&temp, target));
+    let _ = std::fs::remove_file(&temp);
+    match written {
+        Ok(()) => Ok(true),
+        Err(err) if err.kind() == std::io::ErrorKind::AlreadyExists => Ok(false),
+        Err(err) => Err(err),
+    }
+}
+
+/// Replaces `target` with `bytes` only if its contents still hash to
+/// `expected` (`None`: only if it is absent): `Ok(false)` when they do
+/// not. A compare then a rename: a writer between the two is not seen.
+pub fn replace(target: &Path, bytes: &[u8], expected: Option<&str>) -> std::io::Result<bool> {
+    let Some(expected) = expected else {
+        return create(target, bytes);
+    };
+    let current = match std::fs::File::open(target) {
+        Ok(file) => crate::digest::read(file, None)?.map(|d| d.sha256),
+        Err(err) if err.kind() == std::io::ErrorKind::NotFound => return Ok(false),
+        Err(err) => return Err(err),
+    };
+    if current.as_deref() != Some(expected) {
+        return Ok(false);
+    }
+    put(target, bytes).map(|()| true)
+}
+
 fn finish(written: std::io::Result<()>, temp: &Path, target: &Path) -> std::io::Result<()> {
     let renamed = written.and_then(|()| std::fs::rename(temp, target));
     if renamed.is_err() {

@@ -86,6 +86,27 @@ impl Canceller {
     }
 }
 
+/// What a stored object was when it was read, so that a write can insist
+/// on replacing exactly that.
+#[derive(Clone, Debug)]
+pub struct Version {
+    /// A cloud store's version (ETag and, where kept, version id).
+    remote: Option<object_store::UpdateVersion>,
+    /// A `file://` object's contents, hashed.
+    local: Option<String>,
+}
+
+/// What a write may do to an object already there.
+#[derive(Clone, Debug)]
+pub enum Replace {
+    /// Whatever is there.
+    Anything,
+    /// Only create: fail when the object exists.
+    Nothing,
+    /// Only the version that was read: fail when it changed since.
+    Exactly(Version),
+}
+
 /// The multipart part size for this process (checked by the contract).
 fn parts() -> usize {
     part_size().unwrap_or(8 << 20)
@@ -227,33 +248,118 @@ impl Store {
         Ok(Some(hasher.finish()))
     }
 
-    /// Writes a small object in one request.
-    pub async fn put_bytes(
+    /// Writes a small object in one request, replacing only what `replace`
+    /// allows (a conditional write: If-None-Match / If-Match on S3 and
+    /// Azure; a link or a compare-and-rename on `file://`). A write the
+    /// condition refused is a permanent store error saying so.
+    pub async fn put_bytes_replacing(
         &self,
         key: &str,
         bytes: Vec<u8>,
         content_type: &str,
+        replace: Replace,
     ) -> Result<(), Error> {
+        let conflict = || Error::Store {
+            what: "will not replace",
+            uri: self.uri.uri_of(key),
+            fault: Fault::Permanent,
+            detail: "another run wrote it since this one started".into(),
+            source: None,
+        };
         match &self.backend {
             Backend::Local => {
                 let target = local::path(key);
-                tokio::task::spawn_blocking(move || local::put(&target, &bytes))
-                    .await
-                    .map_err(|err| Error::Internal(format!("a write task failed: {err}")))?
-                    .map_err(|err| self.local_error("cannot store", key, err))
+                let written = tokio::task::spawn_blocking(move || match replace {
+                    Replace::Anything => local::put(&target, &bytes).map(|()| true),
+                    Replace::Nothing => local::create(&target, &bytes),
+                    Replace::Exactly(version) => {
+                        local::replace(&target, &bytes, version.local.as_deref())
+                    }
+                })
+                .await
+                .map_err(|err| Error::Internal(format!("a write task failed: {err}")))?
+                .map_err(|err| self.local_error("cannot store", key, err))?;
+                if written { Ok(()) } else { Err(conflict()) }
             }
             Backend::Remote(store) => {
+                let mode = match replace {
+                    Replace::Anything => object_store::PutMode::Overwrite,
+                    Replace::Nothing => object_store::PutMode::Create,
+                    Replace::Exactly(Version {
+                        remote: Some(version),
+                        ..
+                    }) => object_store::PutMode::Update(version),
+                    Replace::Exactly(_) => object_store::PutMode::Overwrite,
+                };
                 let opts = PutOptions {
+                    mode,
                     attributes: attributes(content_type),
                     ..Default::default()
                 };
-                store
-                    .put_opts(&self.key(key)?, bytes.into(), opts)
-                    .await
-                    .map(|_| ())
-                    .map_err(|err| store_error("cannot store", &self.uri, key, Op::Write, err))
+                match store.put_opts(&self.key(key)?, bytes.into(), opts).await {
+                    Ok(_) => Ok(()),
+                    Err(
+                        object_store::Error::AlreadyExists { .. }
+                        | object_store::Error::Precondition { .. },
+                    ) => Err(conflict()),
+                    Err(err) => Err(store_error("cannot store", &self.uri, key, Op::Write, err)),
+                }
             }
         }
+    }
+
+    /// Reads a small object whole, with its version; `Ok(None)`: there is
+    /// none. Larger than `cap` is an error.
+    pub async fn get_versioned(
+        &self,
+        key: &str,
+        cap: u64,
+    ) -> Result<Option<(Vec<u8>, Version)>, Error> {
+        let store = match &self.backend {
+            Backend::Local => {
+                return Ok(self.get_bytes(key, cap).await?.map(|bytes| {
+                    let local = crate::digest::read(&bytes[..], None)
+                        .ok()
+                        .flatten()
+                        .map(|d| d.sha256);
+                    (
+                        bytes,
+                        Version {
+                            remote: None,
+                            local,
+                        },
+                    )
+                }));
+            }
+            Backend::Remote(store) => store,
+        };
+        let location = self.key(key)?;
+        let result = match store.get(&location).await {
+            Ok(r) => r,
+            Err(object_store::Error::NotFound { .. }) => return Ok(None),
+            Err(err) => return Err(store_error("cannot read", &self.uri, key, Op::Read, err)),
+        };
+        let version = Version {
+            remote: Some(object_store::UpdateVersion {
+                e_tag: result.meta.e_tag.clone(),
+                version: result.meta.version.clone(),
+            }),
+            local: None,
+        };
+        if result.meta.size > cap {
+            return Err(Error::Store {
+                what: "cannot read",
+                uri: self.uri.uri_of(key),
+                fault: Fault::Permanent,
+                detail: format!("larger than {} MiB", cap >> 20),
+                source: None,
+            });
+        }
+        let bytes = result
+            .bytes()
+            .await
+            .map_err(|err| store_error("cannot read", &self.uri, key, Op::Read, err))?;
+        Ok(Some((bytes.to_vec(), version)))
     }
 
     /// Downloads `key` into `local`, streaming, and returns the checksums

@@ -444,3 +444,183 @@ fn json_log_lines_are_json() {
     assert_eq!(last["run_id"], run_id);
     assert!(last["message"].as_str().unwrap().contains("inputs.txt"));
 }
+
+/// How many times the count_runs tool ran.
+fn runs(marker: &Path) -> usize {
+    std::fs::read_to_string(marker).map_or(0, |t| t.lines().count())
+}
+
+fn count_runs(marker: &Path, uri: &str, extra: &[&str], code: i32) -> crate::util::Ran {
+    let inputs = json!({ "marker": marker }).to_string();
+    let mut test = Test::run(&[
+        "--spec",
+        "fixtures/specs/run/count_runs.yaml",
+        "--inputs",
+        &inputs,
+        "--result-uri",
+        uri,
+    ]);
+    for arg in extra {
+        test = test.arg(arg);
+    }
+    test.code(code).go()
+}
+
+#[test]
+fn a_job_that_already_succeeded_is_not_run_again() {
+    let store = workdir();
+    let marker = store.path().join("marker");
+    let uri = format!("{}/job/", file_uri(store.path()));
+    let stored = store.path().join("job/results.json");
+
+    let first = count_runs(&marker, &uri, &["--run-id", "first"], 0);
+    assert_eq!(runs(&marker), 1);
+    let digest = first.json()["inputs_digest"].clone();
+    assert!(digest.as_str().unwrap().starts_with("sha256:"));
+
+    // The same spec and inputs: the stored results, nothing run.
+    let again = count_runs(&marker, &uri, &["--run-id", "second"], 0);
+    assert_eq!(runs(&marker), 1);
+    assert_eq!(again.json()["run_id"], "first");
+    assert_eq!(again.json(), first.json());
+    assert!(
+        again.stderr.contains("already succeeded"),
+        "{}",
+        again.stderr
+    );
+
+    // --rerun runs it and replaces the results.
+    count_runs(&marker, &uri, &["--run-id", "third", "--rerun"], 0);
+    assert_eq!(runs(&marker), 2);
+    let doc: Value = serde_json::from_str(&std::fs::read_to_string(&stored).unwrap()).unwrap();
+    assert_eq!(doc["run_id"], "third");
+    assert_eq!(doc["inputs_digest"], digest);
+}
+
+#[test]
+fn another_jobs_results_are_never_replaced_unasked() {
+    let store = workdir();
+    let marker = store.path().join("marker");
+    let uri = format!("{}/job/", file_uri(store.path()));
+    let stored = store.path().join("job/results.json");
+    count_runs(&marker, &uri, &["--run-id", "first"], 0);
+    let before = std::fs::read_to_string(&stored).unwrap();
+
+    // Other inputs at the same prefix: refused, nothing run, nothing stored.
+    let other = store.path().join("other-marker");
+    let ran = count_runs(&other, &uri, &[], 64);
+    assert_eq!(runs(&other), 0);
+    assert_eq!(std::fs::read_to_string(&stored).unwrap(), before);
+    let message = redact(&ran.message(), &[store.path()]);
+    insta::assert_snapshot!("results_of_another_job", message);
+
+    // Another tool: refused too.
+    let ran = Test::run(&[
+        "echo_test",
+        "--inputs",
+        r#"{"text": "x"}"#,
+        "--result-uri",
+        &uri,
+    ])
+    .code(64)
+    .go();
+    assert!(
+        ran.message().contains("tool `count_runs`"),
+        "{}",
+        ran.message()
+    );
+
+    // --overwrite replaces them.
+    count_runs(&other, &uri, &["--overwrite", "--run-id", "replaced"], 0);
+    assert_eq!(runs(&other), 1);
+    let doc: Value = serde_json::from_str(&std::fs::read_to_string(&stored).unwrap()).unwrap();
+    assert_eq!(doc["run_id"], "replaced");
+}
+
+#[test]
+fn a_failed_job_is_retried_and_its_results_replaced() {
+    let store = workdir();
+    let uri = format!("{}/job/", file_uri(store.path()));
+    let stored = store.path().join("job/results.json");
+    // The first attempt fails: the marker's folder does not exist yet.
+    let marker = store.path().join("later/marker");
+    count_runs(&marker, &uri, &["--run-id", "attempt-1"], 2);
+    std::fs::create_dir(store.path().join("later")).unwrap();
+    count_runs(&marker, &uri, &["--run-id", "attempt-2"], 0);
+    let doc: Value = serde_json::from_str(&std::fs::read_to_string(&stored).unwrap()).unwrap();
+    assert_eq!(
+        (doc["ok"].clone(), doc["run_id"].clone()),
+        (json!(true), json!("attempt-2"))
+    );
+}
+
+/// A late attempt never replaces results.json written since it started.
+fn late_attempt(uri: &str, env: &[(&'static str, String)]) {
+    let data = workdir();
+    let marker = data.path().join("marker");
+    let inputs = json!({ "marker": marker, "secs": 3 }).to_string();
+    let mut slow = crate::util::omni_std();
+    slow.args([
+        "run",
+        "--spec",
+        "fixtures/specs/run/count_runs.yaml",
+        "--inputs",
+        &inputs,
+        "--result-uri",
+        uri,
+        "--workdir",
+    ])
+    .arg(data.path())
+    .envs(env.iter().map(|(k, v)| (*k, v.as_str())))
+    .stdout(std::process::Stdio::piped())
+    .stderr(std::process::Stdio::piped());
+    let slow = slow.spawn().unwrap();
+    while runs(&marker) == 0 {
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    // Meanwhile another attempt of the same job finishes first.
+    let quick = json!({ "marker": marker }).to_string();
+    Test::run(&[
+        "--spec",
+        "fixtures/specs/run/count_runs.yaml",
+        "--inputs",
+        &quick,
+        "--result-uri",
+        uri,
+        "--overwrite",
+        "--run-id",
+        "quick",
+    ])
+    .envs(env)
+    .go();
+    let late = crate::util::Ran::from_output(slow.wait_with_output().unwrap(), 74, true);
+    assert!(
+        late.message()
+            .contains("another run wrote it since this one started"),
+        "{}",
+        late.message()
+    );
+}
+
+#[test]
+fn a_late_attempt_does_not_replace_newer_results_on_file_stores() {
+    let store = workdir();
+    late_attempt(&format!("{}/job/", file_uri(store.path())), &[]);
+    let doc: Value = serde_json::from_str(
+        &std::fs::read_to_string(store.path().join("job/results.json")).unwrap(),
+    )
+    .unwrap();
+    assert_eq!(doc["run_id"], "quick");
+}
+
+#[test]
+#[ignore = "needs the test stores (. .ci/stores.sh); run with --run-ignored all"]
+fn a_late_attempt_does_not_replace_newer_results_on_s3_and_azure() {
+    for (env, prefix) in every_store("late/") {
+        late_attempt(&prefix, &env);
+        assert_eq!(
+            read_json(&env, &format!("{prefix}results.json"))["run_id"],
+            "quick"
+        );
+    }
+}

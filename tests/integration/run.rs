@@ -430,6 +430,7 @@ fn a_whole_results_json() {
         ".usage.sys_s" => "[usage]",
         ".launcher.version" => "[version]",
         ".launcher.host" => "[host]",
+        ".inputs_digest" => "[digest]",
         ".spec.sha256" => "[sha256]",
     });
 }
