@@ -8,7 +8,7 @@ _omni_ci_dir="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 
 if [ ! -x "$_omni_ci_dir/.venv/bin/moto_server" ]; then
   python3 -m venv "$_omni_ci_dir/.venv"
-  "$_omni_ci_dir/.venv/bin/pip" install --quiet 'moto[server]==5.*'
+  "$_omni_ci_dir/.venv/bin/pip" install --quiet 'moto[server]==5.*' cryptography
 fi
 if [ ! -x "$_omni_ci_dir/node/node_modules/.bin/azurite-blob" ]; then
   mkdir -p "$_omni_ci_dir/node"

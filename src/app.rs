@@ -54,6 +54,7 @@ pub fn main() -> i32 {
         Command::InputsTemplate(args) => inputs_template(args),
         Command::New(args) => new_spec(args),
         Command::List(args) => return list(args),
+        Command::Verify(args) => return verify(args),
         Command::Completions(args) => {
             use clap::CommandFactory;
             let mut out = std::io::stdout().lock();
@@ -178,6 +179,42 @@ fn render(args: RenderArgs) -> Result<(), Error> {
         }
     }
     Ok(())
+}
+
+/// `verify`: prints the report; 0 only when everything matches.
+fn verify(args: crate::cli::VerifyArgs) -> i32 {
+    let checked = (|| {
+        let key = match &args.key {
+            Some(path) => {
+                let text =
+                    crate::files::read_regular(path, crate::files::MAX_SPEC).map_err(|err| {
+                        Error::Usage(format!("cannot read the key {}: {err}", path.display()))
+                    })?;
+                Some(
+                    crate::sign::PublicKey::from_pem(&String::from_utf8_lossy(&text)).map_err(
+                        |why| Error::Usage(format!("the key {}: {why}", path.display())),
+                    )?,
+                )
+            }
+            None => None,
+        };
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .map_err(|err| Error::io("cannot start the runtime", err))?;
+        runtime.block_on(crate::verify::verify(&args.uri, key.as_ref()))
+    })();
+    match checked {
+        Ok(report) => {
+            print(&report.text());
+            if report.passed() {
+                0
+            } else {
+                crate::verify::MISMATCH
+            }
+        }
+        Err(err) => report(&err),
+    }
 }
 
 /// A document as given, read from its store when given by URI.

@@ -36,8 +36,22 @@ pub enum Command {
     New(NewArgs),
     /// List the tools a specs directory and the binary offer.
     List(ListArgs),
+    /// Check a stored run: every output and log read again against results.json,
+    /// and the signature (results.json.sig) with a public key.
+    Verify(VerifyArgs),
     /// Print a shell completion script (bash, zsh, fish, elvish, powershell).
     Completions(CompletionsArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct VerifyArgs {
+    /// The result URI the run stored to (a prefix, or its results.json).
+    #[arg(value_name = "URI")]
+    pub uri: String,
+    /// The Ed25519 public key (PEM, as `openssl pkey -pubout` writes it); with
+    /// it, a missing or bad signature fails the check.
+    #[arg(long, value_name = "PUB.pem")]
+    pub key: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]
@@ -91,6 +105,11 @@ pub struct RunArgs {
     /// otherwise).
     #[arg(long)]
     pub overwrite: bool,
+    /// Sign the stored results with this Ed25519 private key (PKCS#8 PEM, as
+    /// `openssl genpkey -algorithm ed25519` writes it): results.json.sig, a
+    /// DSSE envelope of an in-toto statement (default: $OMNI_SIGNING_KEY_FILE).
+    #[arg(long, value_name = "FILE")]
+    pub sign_key: Option<PathBuf>,
 }
 
 impl From<RunArgs> for RunRequest {
@@ -111,6 +130,7 @@ impl From<RunArgs> for RunRequest {
             no_input_checksums: a.no_input_checksums,
             rerun: a.rerun,
             overwrite: a.overwrite,
+            sign_key: a.sign_key,
         }
     }
 }

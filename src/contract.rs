@@ -30,6 +30,8 @@ pub struct RunRequest {
     pub no_input_checksums: bool,
     pub rerun: bool,
     pub overwrite: bool,
+    /// `--sign-key`: the private key results are signed with.
+    pub sign_key: Option<PathBuf>,
 }
 
 /// How the command runs (`--runner`).
@@ -132,6 +134,8 @@ pub struct Contract {
     pub rerun: bool,
     /// Replace another job's results at the result target.
     pub overwrite: bool,
+    /// Sign what is stored (`--sign-key`, `OMNI_SIGNING_KEY_FILE`).
+    pub sign_key: Option<crate::sign::SigningKey>,
 }
 
 /// The batch system's own name for this run: what its console and logs
@@ -437,6 +441,32 @@ impl Contract {
         {
             crate::objects::part_size()?;
         }
+        let sign_key = match req.sign_key {
+            Some(path) => Some(path),
+            None => env.var("OMNI_SIGNING_KEY_FILE")?.map(PathBuf::from),
+        };
+        let sign_key = match sign_key {
+            Some(path) => {
+                let text =
+                    crate::files::read_regular(&path, crate::files::MAX_SPEC).map_err(|err| {
+                        Error::Usage(format!(
+                            "cannot read the signing key {}: {err}",
+                            path.display()
+                        ))
+                    })?;
+                let key = crate::sign::SigningKey::from_pem(&String::from_utf8_lossy(&text))
+                    .map_err(|why| {
+                        Error::Usage(format!("the signing key {}: {why}", path.display()))
+                    })?;
+                if result.is_none() {
+                    return Err(Error::Usage(
+                        "--sign-key signs what is stored: give a result URI too".into(),
+                    ));
+                }
+                Some(key)
+            }
+            None => None,
+        };
         let runner = req.runner;
         let container = req.container;
         Ok(Self {
@@ -455,6 +485,7 @@ impl Contract {
             input_checksums: !req.no_input_checksums,
             rerun: req.rerun,
             overwrite: req.overwrite,
+            sign_key,
         })
     }
 }

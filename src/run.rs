@@ -187,6 +187,7 @@ pub fn run(req: RunRequest, env: &dyn Env) -> RunOutput {
                 grace: grace(),
                 started,
                 replace,
+                sign: contract.sign_key.as_ref(),
             };
             match storing.store(&mut results, error.as_ref()) {
                 Ok(()) => true,

@@ -69,6 +69,8 @@ pub struct Storing<'a> {
     pub started: DateTime<Utc>,
     /// What storing results.json may replace.
     pub replace: Replace,
+    /// Signs what was stored (results.json.sig).
+    pub sign: Option<&'a crate::sign::SigningKey>,
 }
 
 impl Storing<'_> {
@@ -103,6 +105,7 @@ impl Storing<'_> {
         }
         // The tool's streams on every path, failures above all: they are
         // what a failed job is debugged from.
+        let mut logs = Vec::new();
         if let Some(workdir) = self.workdir
             && !matches!(
                 failure,
@@ -111,10 +114,12 @@ impl Storing<'_> {
                     ..
                 })
             )
-            && let Err(err) = self.upload_logs(&store, workdir, results, stopped)
-            && failure.is_none()
         {
-            failure = Some(err);
+            match self.upload_logs(&store, workdir, results, stopped) {
+                Ok(stored) => logs = stored,
+                Err(err) if failure.is_none() => failure = Some(err),
+                Err(_) => {}
+            }
         }
         results.finish(failure.as_ref().or(error), None, self.started);
         // A store that stayed unreachable for a whole retry budget would only
@@ -148,6 +153,21 @@ impl Storing<'_> {
         } else {
             self.runtime.block_on(self.interrupts.guard(put))
         };
+        let put = match (put, self.sign) {
+            (Ok(()), Some(key)) => {
+                let uri = store.uri.uri_of(&self.target.results_key);
+                let envelope = statement(results, uri, &logs, key);
+                let sig_key = format!("{}.sig", self.target.results_key);
+                let sig = store.put_bytes_replacing(
+                    &sig_key,
+                    envelope,
+                    "application/json",
+                    Replace::Anything,
+                );
+                self.runtime.block_on(self.interrupts.guard(sig))
+            }
+            (put, _) => put,
+        };
         match (put, failure) {
             (Ok(()), None) => Ok(()),
             (Ok(()), Some(failure)) => Err(failure),
@@ -160,14 +180,16 @@ impl Storing<'_> {
     }
 
     /// Uploads the tool's stdout and stderr to `<prefix>/logs/`, secrets
-    /// masked, and records where. After a stop they get the grace period.
+    /// masked, and records where; returns each stored log's URI and
+    /// SHA-256. After a stop they get the grace period.
     fn upload_logs(
         &mut self,
         store: &Store,
         workdir: &Workdir,
         results: &mut Results,
         stopped: bool,
-    ) -> Result<(), Error> {
+    ) -> Result<Vec<(String, String)>, Error> {
+        let mut stored = Vec::new();
         let mut locations = crate::results::LogLocations::default();
         for stream in ["stdout", "stderr"] {
             let file = workdir
@@ -179,7 +201,7 @@ impl Storing<'_> {
             let key = self.target.log_key(stream);
             let (_canceller, cancel) = Cancel::new();
             let upload = store.upload(file, &key, "text/plain; charset=utf-8", cancel);
-            if stopped {
+            let digests = if stopped {
                 self.runtime
                     .block_on(async { tokio::time::timeout(self.grace, upload).await })
                     .map_err(|_| {
@@ -187,9 +209,12 @@ impl Storing<'_> {
                             "storing the tool's {stream} took longer than {} s",
                             self.grace.as_secs()
                         ))
-                    })??;
+                    })??
             } else {
-                self.runtime.block_on(self.interrupts.guard(upload))?;
+                self.runtime.block_on(self.interrupts.guard(upload))?
+            };
+            if let Some(digests) = digests {
+                stored.push((store.uri.uri_of(&key), digests.sha256));
             }
             let uri = Some(store.uri.uri_of(&key));
             match stream {
@@ -200,7 +225,7 @@ impl Storing<'_> {
         if locations.stdout.is_some() || locations.stderr.is_some() {
             results.logs = Some(locations);
         }
-        Ok(())
+        Ok(stored)
     }
 
     /// Uploads every File output and points its `location` at the stored
@@ -269,6 +294,76 @@ impl Storing<'_> {
         }
         Ok(())
     }
+}
+
+/// The in-toto predicate type of a run's statement.
+pub const PREDICATE_TYPE: &str = "https://omni-launch.dev/results/v1";
+
+/// results.json.sig: a DSSE envelope of an in-toto statement whose
+/// subjects are every stored File output, the tool's logs and results.json
+/// itself (by URI and SHA-256), and whose predicate says what ran (as
+/// results.json does, secrets masked).
+fn statement(
+    results: &Results,
+    results_uri: String,
+    logs: &[(String, String)],
+    key: &crate::sign::SigningKey,
+) -> Vec<u8> {
+    use serde_json::{Value, json};
+    let body = results.to_json();
+    let sha256 = crate::digest::read(body.as_bytes(), None)
+        .ok()
+        .flatten()
+        .map(|d| d.sha256)
+        .unwrap_or_default();
+    let doc: Value = serde_json::from_str(&body).unwrap_or_default();
+    let mut subject = vec![json!({"name": results_uri, "digest": {"sha256": sha256}})];
+    fn files(value: &Value, out: &mut Vec<Value>) {
+        match value {
+            Value::Object(map) if map.get("class") == Some(&json!("File")) => {
+                if let (Some(Value::String(location)), Some(Value::String(sha256))) =
+                    (map.get("location"), map.get("sha256"))
+                {
+                    out.push(json!({"name": location, "digest": {"sha256": sha256}}));
+                }
+            }
+            Value::Object(map) => map.values().for_each(|v| files(v, out)),
+            Value::Array(items) => items.iter().for_each(|v| files(v, out)),
+            _ => {}
+        }
+    }
+    files(&doc["results"], &mut subject);
+    for (uri, sha256) in logs {
+        subject.push(json!({"name": uri, "digest": {"sha256": sha256}}));
+    }
+    let mut predicate = serde_json::Map::new();
+    for field in [
+        "tool_id",
+        "run_id",
+        "ok",
+        "exit_code",
+        "spec",
+        "inputs",
+        "inputs_digest",
+        "command",
+        "resources",
+        "launcher",
+        "started_at",
+        "finished_at",
+    ] {
+        predicate.insert(field.into(), doc[field].clone());
+    }
+    let statement = json!({
+        "_type": "https://in-toto.io/Statement/v1",
+        "subject": subject,
+        "predicateType": PREDICATE_TYPE,
+        "predicate": predicate,
+    });
+    let payload = serde_json::to_vec(&statement).unwrap_or_default();
+    let envelope = key.envelope(crate::sign::IN_TOTO, &payload);
+    let mut text = serde_json::to_vec_pretty(&envelope).unwrap_or_default();
+    text.push(b'\n');
+    text
 }
 
 fn content_type(name: &str) -> &'static str {

@@ -443,6 +443,46 @@ impl Store {
         Ok(Some(bytes))
     }
 
+    /// Reads an object through, hashing it: its size and checksums.
+    /// `Ok(None)`: no such object.
+    pub async fn digest(&self, key: &str) -> Result<Option<(u64, Digests)>, Error> {
+        let store = match &self.backend {
+            Backend::Local => {
+                let path = local::path(key);
+                let file = match std::fs::File::open(&path) {
+                    Ok(file) => file,
+                    Err(err) if err.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+                    Err(err) => return Err(self.local_error("cannot read", key, err)),
+                };
+                let size = file
+                    .metadata()
+                    .map_err(|err| self.local_error("cannot read", key, err))?
+                    .len();
+                let digests = tokio::task::spawn_blocking(move || crate::digest::read(file, None))
+                    .await
+                    .map_err(|err| Error::Internal(format!("a read task failed: {err}")))?
+                    .map_err(|err| self.local_error("cannot read", key, err))?;
+                return Ok(digests.map(|d| (size, d)));
+            }
+            Backend::Remote(store) => store,
+        };
+        let result = match store.get(&self.key(key)?).await {
+            Ok(r) => r,
+            Err(object_store::Error::NotFound { .. }) => return Ok(None),
+            Err(err) => return Err(store_error("cannot read", &self.uri, key, Op::Read, err)),
+        };
+        let mut stream = result.into_stream();
+        let mut hasher = Hasher::default();
+        let mut size = 0u64;
+        while let Some(chunk) = stream.next().await {
+            let chunk =
+                chunk.map_err(|err| store_error("cannot read", &self.uri, key, Op::Read, err))?;
+            size += chunk.len() as u64;
+            hasher.update(&chunk);
+        }
+        Ok(Some((size, hasher.finish())))
+    }
+
     /// Every key under a prefix (a "directory"), sorted, exactly as stored.
     pub async fn list(&self, prefix: &str) -> Result<Vec<String>, Error> {
         let store = match &self.backend {

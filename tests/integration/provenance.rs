@@ -624,3 +624,270 @@ fn a_late_attempt_does_not_replace_newer_results_on_s3_and_azure() {
         );
     }
 }
+
+/// A fresh Ed25519 key pair made by openssl, as a user would: (private,
+/// public) PEM paths.
+fn key_pair(dir: &Path) -> (std::path::PathBuf, std::path::PathBuf) {
+    let private = dir.join("key.pem");
+    let public = dir.join("pub.pem");
+    for args in [
+        vec![
+            "genpkey",
+            "-algorithm",
+            "ed25519",
+            "-out",
+            private.to_str().unwrap(),
+        ],
+        vec![
+            "pkey",
+            "-in",
+            private.to_str().unwrap(),
+            "-pubout",
+            "-out",
+            public.to_str().unwrap(),
+        ],
+    ] {
+        let status = std::process::Command::new("openssl")
+            .args(&args)
+            .status()
+            .unwrap();
+        assert!(status.success(), "openssl {args:?}");
+    }
+    (private, public)
+}
+
+fn verify(uri: &str, key: Option<&Path>, code: i32) -> crate::util::Ran {
+    let mut test = Test::new(&["verify", uri]);
+    if let Some(key) = key {
+        test = test.arg("--key").arg(key);
+    }
+    test.code(code).no_results().go()
+}
+
+#[test]
+fn a_signed_run_verifies_until_something_is_changed() {
+    let dir = workdir();
+    let (private, public) = key_pair(dir.path());
+    let input = dir.path().join("in.txt");
+    std::fs::write(&input, "signed content\n").unwrap();
+    let prefix = dir.path().join("run");
+    let uri = format!("{}/", file_uri(&prefix));
+    Test::run(&[
+        "--spec",
+        "fixtures/specs/run/copy.yaml",
+        "--inputs",
+        &json!({ "f": input }).to_string(),
+        "--result-uri",
+        &uri,
+    ])
+    .env("OMNI_SIGNING_KEY_FILE", &private)
+    .go();
+    let envelope: Value =
+        serde_json::from_str(&std::fs::read_to_string(prefix.join("results.json.sig")).unwrap())
+            .unwrap();
+    assert_eq!(envelope["payloadType"], "application/vnd.in-toto+json");
+
+    let ran = verify(&uri, Some(&public), 0);
+    let report = redact(&ran.stdout, &[dir.path()]);
+    let key_id = envelope["signatures"][0]["keyid"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    insta::assert_snapshot!("verified", report.replace(&key_id, "[keyid]"));
+    // Without a key: the outputs are checked, the signature is not.
+    let ran = verify(&uri, None, 0);
+    assert!(ran.stdout.contains("not checked"), "{}", ran.stdout);
+
+    // Another key: refused.
+    let other = workdir();
+    let (_, other_public) = key_pair(other.path());
+    let ran = verify(&uri, Some(&other_public), 1);
+    assert!(
+        ran.stdout.contains("no signature verifies"),
+        "{}",
+        ran.stdout
+    );
+
+    // An output changed in the store.
+    let output = prefix.join("outputs/copy/copy.bin");
+    std::fs::write(&output, "changed content\n").unwrap();
+    let ran = verify(&uri, Some(&public), 1);
+    assert!(ran.stdout.contains("MISMATCH"), "{}", ran.stdout);
+    std::fs::write(&output, "signed content\n").unwrap();
+    verify(&uri, Some(&public), 0);
+
+    // results.json changed in the store (a checksum edited to match a
+    // changed output): its own digest no longer matches the signature.
+    let results = prefix.join("results.json");
+    let text = std::fs::read_to_string(&results).unwrap();
+    std::fs::write(&results, text.replace("\"ok\": true", "\"ok\": true ")).unwrap();
+    let ran = verify(&uri, Some(&public), 1);
+    assert!(
+        ran.stdout.contains("results.json was changed"),
+        "{}",
+        ran.stdout
+    );
+}
+
+#[test]
+fn verify_says_what_is_missing() {
+    let dir = workdir();
+    let (_, public) = key_pair(dir.path());
+    let absent = format!("{}/nothing/", file_uri(dir.path()));
+    let ran = verify(&absent, None, 66);
+    assert!(
+        ran.stderr.contains("there is no results.json"),
+        "{}",
+        ran.stderr
+    );
+
+    // An unsigned run passes without a key, and fails with one.
+    let uri = format!("{}/unsigned/", file_uri(dir.path()));
+    Test::run(&[
+        "echo_test",
+        "--inputs",
+        r#"{"text": "x"}"#,
+        "--result-uri",
+        &uri,
+    ])
+    .go();
+    verify(&uri, None, 0);
+    let ran = verify(&uri, Some(&public), 1);
+    assert!(ran.stdout.contains("not signed"), "{}", ran.stdout);
+
+    // A signing key needs somewhere to store what it signs, and must be one.
+    let key = dir.path().join("key.pem");
+    Test::run(&[
+        "echo_test",
+        "--inputs",
+        r#"{"text": "x"}"#,
+        "--sign-key",
+        key.to_str().unwrap(),
+    ])
+    .code(64)
+    .no_results()
+    .stderr_has("give a result URI too")
+    .go();
+    Test::run(&[
+        "echo_test",
+        "--inputs",
+        r#"{"text": "x"}"#,
+        "--result-uri",
+        &uri,
+        "--sign-key",
+        public.to_str().unwrap(),
+    ])
+    .code(64)
+    .no_results()
+    .stderr_has("this is a public key; signing needs the private key")
+    .go();
+}
+
+#[test]
+#[ignore = "needs the test venv with cryptography (. .ci/stores.sh); run with --run-ignored all"]
+fn a_signed_run_verifies_with_an_independent_implementation() {
+    let python = crate::util::root().join(".ci/.venv/bin/python");
+    assert!(
+        python.exists(),
+        "{} is missing: . .ci/stores.sh",
+        python.display()
+    );
+    let dir = workdir();
+    let (private, public) = key_pair(dir.path());
+    let input = dir.path().join("in.txt");
+    std::fs::write(&input, "independent\n").unwrap();
+    let prefix = dir.path().join("run");
+    Test::run(&[
+        "--spec",
+        "fixtures/specs/run/copy.yaml",
+        "--inputs",
+        &json!({ "f": input }).to_string(),
+        "--result-uri",
+        &format!("{}/", file_uri(&prefix)),
+        "--sign-key",
+        private.to_str().unwrap(),
+    ])
+    .go();
+    let check = |expect: bool| {
+        let output = std::process::Command::new(&python)
+            .arg(crate::util::root().join("tests/tools/dsse_verify.py"))
+            .arg(&public)
+            .arg(&prefix)
+            .output()
+            .unwrap();
+        assert_eq!(
+            output.status.success(),
+            expect,
+            "{}{}",
+            String::from_utf8_lossy(&output.stdout),
+            String::from_utf8_lossy(&output.stderr)
+        );
+    };
+    check(true);
+    std::fs::write(prefix.join("outputs/copy/copy.bin"), "altered\n").unwrap();
+    check(false);
+}
+
+#[test]
+#[ignore = "needs the test stores (. .ci/stores.sh); run with --run-ignored all"]
+fn a_signed_run_on_s3_verifies_until_an_object_is_changed() {
+    let dir = workdir();
+    let (private, public) = key_pair(dir.path());
+    let s3 = crate::servers::S3::new();
+    let env = s3.env(&s3.endpoint);
+    let uri = s3.uri("signed/");
+    let input = dir.path().join("in.txt");
+    std::fs::write(&input, "on s3\n").unwrap();
+    launch(
+        &env,
+        &[
+            "--spec",
+            "fixtures/specs/run/copy.yaml",
+            "--inputs",
+            &json!({ "f": input }).to_string(),
+            "--result-uri",
+            &uri,
+            "--sign-key",
+            private.to_str().unwrap(),
+        ],
+        0,
+    );
+    let verify_s3 = |code: i32| {
+        Test::new(&["verify", &uri, "--key", public.to_str().unwrap()])
+            .envs(&env)
+            .code(code)
+            .no_results()
+            .go()
+    };
+    verify_s3(0);
+    // Another, unsigned run replaces the output and results.json; the
+    // signature still names the first ones.
+    let other = dir.path().join("other.txt");
+    std::fs::write(&other, "something else\n").unwrap();
+    launch(
+        &env,
+        &[
+            "--spec",
+            "fixtures/specs/run/copy.yaml",
+            "--inputs",
+            &json!({ "f": other }).to_string(),
+            "--result-uri",
+            &uri,
+            "--overwrite",
+        ],
+        0,
+    );
+    let ran = verify_s3(1);
+    assert!(
+        ran.stdout.contains("results.json was changed"),
+        "{}",
+        ran.stdout
+    );
+    assert!(
+        ran.stdout
+            .lines()
+            .any(|l| l.starts_with("MISMATCH") && l.contains("copy.bin") && l.contains("signed")),
+        "{}",
+        ran.stdout
+    );
+}
