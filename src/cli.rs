@@ -110,6 +110,10 @@ pub struct RunArgs {
     /// DSSE envelope of an in-toto statement (default: $OMNI_SIGNING_KEY_FILE).
     #[arg(long, value_name = "FILE")]
     pub sign_key: Option<PathBuf>,
+    /// When the tool fails, store the outputs it left anyway (results.json
+    /// then says `"partial": true`), for debugging.
+    #[arg(long)]
+    pub upload_on_failure: bool,
 }
 
 impl From<RunArgs> for RunRequest {
@@ -131,6 +135,7 @@ impl From<RunArgs> for RunRequest {
             rerun: a.rerun,
             overwrite: a.overwrite,
             sign_key: a.sign_key,
+            upload_on_failure: a.upload_on_failure,
         }
     }
 }

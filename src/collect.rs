@@ -52,12 +52,15 @@ pub type Outputs = IndexMap<String, Output>;
 
 /// Collects every output. `checksums`: hash File outputs here; a run that
 /// uploads them hashes them during the upload instead (one pass, not two).
-/// Stops early, with `Ok(None)`, once `stop` is set.
+/// `partial`: the tool failed, and what it left is kept: an output that
+/// cannot be collected is left out rather than an error. Stops early, with
+/// `Ok(None)`, once `stop` is set.
 pub fn collect(
     spec: &Spec,
     workdir: &Workdir,
     logs: &Logs,
     checksums: bool,
+    partial: bool,
     stop: &AtomicBool,
 ) -> Result<Option<Outputs>, Error> {
     let mut results = IndexMap::new();
@@ -67,16 +70,23 @@ pub fn collect(
         }
         let value = match &output.kind {
             OutputKind::Files { glob, many } => {
-                match files(output, glob, *many, workdir, checksums.then_some(stop))? {
-                    Some(value) => value,
-                    None => return Ok(None),
+                match files(output, glob, *many, workdir, checksums.then_some(stop)) {
+                    Ok(Some(value)) => Ok(value),
+                    Ok(None) => return Ok(None),
+                    Err(err) => Err(err),
                 }
             }
             OutputKind::Value { ty, from } => {
-                Output::Value(value(output, *ty, from, workdir, logs)?)
+                value(output, *ty, from, workdir, logs).map(Output::Value)
             }
         };
-        results.insert(name.clone(), value);
+        match value {
+            Ok(value) => {
+                results.insert(name.clone(), value);
+            }
+            Err(_) if partial => {}
+            Err(err) => return Err(err),
+        }
     }
     Ok(Some(results))
 }

@@ -32,6 +32,7 @@ pub struct RunRequest {
     pub overwrite: bool,
     /// `--sign-key`: the private key results are signed with.
     pub sign_key: Option<PathBuf>,
+    pub upload_on_failure: bool,
 }
 
 /// How the command runs (`--runner`).
@@ -136,6 +137,8 @@ pub struct Contract {
     pub overwrite: bool,
     /// Sign what is stored (`--sign-key`, `OMNI_SIGNING_KEY_FILE`).
     pub sign_key: Option<crate::sign::SigningKey>,
+    /// Store the outputs a failed tool left, marked partial.
+    pub upload_on_failure: bool,
 }
 
 /// The batch system's own name for this run: what its console and logs
@@ -486,6 +489,7 @@ impl Contract {
             rerun: req.rerun,
             overwrite: req.overwrite,
             sign_key,
+            upload_on_failure: req.upload_on_failure,
         })
     }
 }

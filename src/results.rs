@@ -18,6 +18,10 @@ pub struct Results {
     pub tool_id: String,
     pub run_id: String,
     pub results: Outputs,
+    /// The run failed and `results` holds what the tool left that could be
+    /// collected (`--upload-on-failure`), not a complete set.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub partial: bool,
     pub exit_code: i32,
     pub error: Option<ErrorInfo>,
     pub inputs: Inputs,
@@ -167,6 +171,7 @@ impl Results {
             tool_id,
             run_id,
             results: Outputs::new(),
+            partial: false,
             exit_code: 0,
             error: None,
             inputs: Inputs::new(),

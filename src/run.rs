@@ -394,10 +394,30 @@ impl Pipeline<'_> {
         runner.tear_down(&job)?;
         let outcome = outcome?;
         self.results.usage = outcome.usage;
-        exec::verdict(&outcome, shell).map_err(|err| self.with_stderr(err, &logs))?;
-
+        let verdict = exec::verdict(&outcome, shell).map_err(|err| self.with_stderr(err, &logs));
         drop(job);
-        self.results.results = self.collect(&spec, &logs)?;
+        if let Err(err) = verdict {
+            // What a failed tool left, for debugging, when asked.
+            if self.contract.upload_on_failure
+                && self.contract.result.is_some()
+                && matches!(err, Error::ToolFailed { .. })
+            {
+                self.results.results = self.collect(&spec, &logs, true)?;
+                self.results.partial = true;
+            }
+            return Err(err);
+        }
+        match self.collect(&spec, &logs, false) {
+            Ok(outputs) => self.results.results = outputs,
+            Err(err @ Error::OutputMissing { .. })
+                if self.contract.upload_on_failure && self.contract.result.is_some() =>
+            {
+                self.results.results = self.collect(&spec, &logs, true)?;
+                self.results.partial = true;
+                return Err(err);
+            }
+            Err(err) => return Err(err),
+        }
         Ok(())
     }
 
@@ -469,11 +489,11 @@ impl Pipeline<'_> {
     }
 
     /// Collects the outputs (hashing them when nothing will upload them).
-    fn collect(&mut self, spec: &Spec, logs: &Logs) -> Result<Outputs, Error> {
+    fn collect(&mut self, spec: &Spec, logs: &Logs, partial: bool) -> Result<Outputs, Error> {
         let checksums = self.contract.result.is_none();
         let workdir = self.workdir;
         self.on_worker("collecting", |stop| {
-            crate::collect::collect(spec, workdir, logs, checksums, stop)
+            crate::collect::collect(spec, workdir, logs, checksums, partial, stop)
         })?
         .ok_or_else(|| Error::Internal("collection stopped".into()))
     }

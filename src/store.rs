@@ -96,7 +96,7 @@ impl Storing<'_> {
             )
         );
         let mut failure = None;
-        if error.is_none()
+        if (error.is_none() || results.partial)
             && let Some(workdir) = self.workdir
             && let Err(err) = self.upload_outputs(&store, workdir, results)
         {

@@ -891,3 +891,38 @@ fn a_signed_run_on_s3_verifies_until_an_object_is_changed() {
         ran.stdout
     );
 }
+
+#[test]
+fn the_outputs_of_a_failed_tool_are_stored_when_asked() {
+    let store = workdir();
+    let run = |prefix: &str, extra: &[&str]| {
+        let uri = format!("{}/{prefix}/", file_uri(store.path()));
+        let mut test = Test::run(&[
+            "--spec",
+            "fixtures/specs/run/partial.yaml",
+            "--result-uri",
+            &uri,
+        ]);
+        for arg in extra {
+            test = test.arg(arg);
+        }
+        (uri, test.code(3).go().json())
+    };
+    // By default a failed run stores results.json and logs only.
+    let (_, doc) = run("plain", &[]);
+    assert!(doc.get("partial").is_none());
+    assert_eq!(doc["results"], json!({}));
+    assert!(!store.path().join("plain/outputs").exists());
+
+    let (uri, doc) = run("kept", &["--upload-on-failure"]);
+    assert_eq!(doc["partial"], true);
+    assert_eq!(doc["error"]["kind"], "tool_failed");
+    assert_eq!(doc["results"]["said"], "working");
+    assert_eq!(
+        doc["results"]["part"]["location"],
+        format!("{uri}outputs/part/part.txt")
+    );
+    assert!(doc["results"].get("never").is_none());
+    let kept = std::fs::read_to_string(store.path().join("kept/outputs/part/part.txt")).unwrap();
+    assert_eq!(kept, "half\n");
+}
