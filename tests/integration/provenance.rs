@@ -830,66 +830,65 @@ fn a_signed_run_verifies_with_an_independent_implementation() {
 
 #[test]
 #[ignore = "needs the test stores (. .ci/stores.sh); run with --run-ignored all"]
-fn a_signed_run_on_s3_verifies_until_an_object_is_changed() {
+fn a_signed_run_on_s3_and_azure_verifies_until_an_object_is_changed() {
     let dir = workdir();
     let (private, public) = key_pair(dir.path());
-    let s3 = crate::servers::S3::new();
-    let env = s3.env(&s3.endpoint);
-    let uri = s3.uri("signed/");
     let input = dir.path().join("in.txt");
-    std::fs::write(&input, "on s3\n").unwrap();
-    launch(
-        &env,
-        &[
-            "--spec",
-            "fixtures/specs/run/copy.yaml",
-            "--inputs",
-            &json!({ "f": input }).to_string(),
-            "--result-uri",
-            &uri,
-            "--sign-key",
-            private.to_str().unwrap(),
-        ],
-        0,
-    );
-    let verify_s3 = |code: i32| {
-        Test::new(&["verify", &uri, "--key", public.to_str().unwrap()])
-            .envs(&env)
-            .code(code)
-            .no_results()
-            .go()
-    };
-    verify_s3(0);
-    // Another, unsigned run replaces the output and results.json; the
-    // signature still names the first ones.
+    std::fs::write(&input, "in a cloud store\n").unwrap();
     let other = dir.path().join("other.txt");
     std::fs::write(&other, "something else\n").unwrap();
-    launch(
-        &env,
-        &[
-            "--spec",
-            "fixtures/specs/run/copy.yaml",
-            "--inputs",
-            &json!({ "f": other }).to_string(),
-            "--result-uri",
-            &uri,
-            "--overwrite",
-        ],
-        0,
-    );
-    let ran = verify_s3(1);
-    assert!(
-        ran.stdout.contains("results.json was changed"),
-        "{}",
-        ran.stdout
-    );
-    assert!(
-        ran.stdout
-            .lines()
-            .any(|l| l.starts_with("MISMATCH") && l.contains("copy.bin") && l.contains("signed")),
-        "{}",
-        ran.stdout
-    );
+    for (env, uri) in every_store("signed/") {
+        launch(
+            &env,
+            &[
+                "--spec",
+                "fixtures/specs/run/copy.yaml",
+                "--inputs",
+                &json!({ "f": input }).to_string(),
+                "--result-uri",
+                &uri,
+                "--sign-key",
+                private.to_str().unwrap(),
+            ],
+            0,
+        );
+        let verify_there = |code: i32| {
+            Test::new(&["verify", &uri, "--key", public.to_str().unwrap()])
+                .envs(&env)
+                .code(code)
+                .no_results()
+                .go()
+        };
+        verify_there(0);
+        // Another, unsigned run replaces the output and results.json; the
+        // signature still names the first ones.
+        launch(
+            &env,
+            &[
+                "--spec",
+                "fixtures/specs/run/copy.yaml",
+                "--inputs",
+                &json!({ "f": other }).to_string(),
+                "--result-uri",
+                &uri,
+                "--overwrite",
+            ],
+            0,
+        );
+        let ran = verify_there(1);
+        assert!(
+            ran.stdout.contains("results.json was changed"),
+            "{}",
+            ran.stdout
+        );
+        assert!(
+            ran.stdout.lines().any(|l| l.starts_with("MISMATCH")
+                && l.contains("copy.bin")
+                && l.contains("signed")),
+            "{}",
+            ran.stdout
+        );
+    }
 }
 
 #[test]
