@@ -17,7 +17,7 @@ use indexmap::IndexMap;
 use serde::Serialize;
 use serde_json::Value;
 
-use crate::cwl::FileObject;
+use crate::cwl::{DirectoryTree, FileObject};
 use crate::error::Error;
 use crate::spec::{OutputKind, OutputSpec, Source, Spec};
 use crate::types::ValueType;
@@ -32,6 +32,8 @@ pub const MAX_VALUE_BYTES: u64 = 64 * 1024;
 pub enum Output {
     File(Box<FileObject>),
     Files(Vec<FileObject>),
+    Directory(Box<DirectoryTree>),
+    Directories(Vec<DirectoryTree>),
     /// A value read from a stream or file (`null` when optional and absent).
     Value(Value),
 }
@@ -42,6 +44,7 @@ impl Output {
         match self {
             Output::File(file) => vec![file.as_mut()],
             Output::Files(files) => files.iter_mut().collect(),
+            Output::Directory(_) | Output::Directories(_) => Vec::new(),
             Output::Value(_) => Vec::new(),
         }
     }
@@ -69,6 +72,13 @@ pub fn collect(
             return Ok(None);
         }
         let value = match &output.kind {
+            OutputKind::Directories { glob, many } => {
+                match directories(output, glob, *many, workdir, checksums.then_some(stop)) {
+                    Ok(Some(value)) => Ok(value),
+                    Ok(None) => return Ok(None),
+                    Err(err) => Err(err),
+                }
+            }
             OutputKind::Files { glob, many } => {
                 match files(output, glob, *many, workdir, checksums.then_some(stop)) {
                     Ok(Some(value)) => Ok(value),
@@ -115,7 +125,7 @@ fn files(
     workdir: &Workdir,
     hash: Option<&AtomicBool>,
 ) -> Result<Option<Output>, Error> {
-    let matches = glob::matches(workdir, pattern).map_err(|err| match err {
+    let matches = glob::matches(workdir, pattern, false).map_err(|err| match err {
         glob::Failure::Outside(rel) => missing(
             output,
             format!(
@@ -157,6 +167,70 @@ fn files(
             output,
             format!(
                 "{count} files match \"{pattern}\" but the output is one File; declare it `File[]`"
+            ),
+        )),
+    }
+}
+
+/// `Ok(None)`: stopped while hashing.
+fn directories(
+    output: &OutputSpec,
+    pattern: &str,
+    many: bool,
+    workdir: &Workdir,
+    hash: Option<&AtomicBool>,
+) -> Result<Option<Output>, Error> {
+    let search = |err| match err {
+        glob::Failure::Outside(rel) => missing(
+            output,
+            format!(
+                "\"{}\" leads outside the work directory; it is not collected",
+                rel.display()
+            ),
+        ),
+        glob::Failure::Pattern(message) => {
+            missing(output, format!("invalid glob \"{pattern}\": {message}"))
+        }
+        glob::Failure::Io(err) => {
+            unreadable(output, "cannot search the work directory".into(), err)
+        }
+    };
+    let matches = glob::matches(workdir, pattern, true).map_err(search)?;
+    let mut trees = Vec::with_capacity(matches.len());
+    for relative in &matches {
+        let root = workdir.path().join(relative);
+        let mut files = Vec::new();
+        for inner in glob::files_below(workdir, relative).map_err(search)? {
+            let object =
+                file_object(workdir, &relative.join(&inner), None, hash).map_err(|err| {
+                    unreadable(
+                        output,
+                        format!("cannot read \"{}\"", root.join(&inner).display()),
+                        err,
+                    )
+                })?;
+            match object {
+                Some(object) => files.push((inner, object)),
+                None => return Ok(None),
+            }
+        }
+        trees.push(DirectoryTree::of(&root, files));
+    }
+    if many {
+        if trees.is_empty() && !output.optional {
+            return Err(missing(output, no_match(pattern, workdir)));
+        }
+        return Ok(Some(Output::Directories(trees)));
+    }
+    let count = trees.len();
+    match trees.pop() {
+        None if output.optional => Ok(Some(Output::Value(Value::Null))),
+        None => Err(missing(output, no_match(pattern, workdir))),
+        Some(one) if count == 1 => Ok(Some(Output::Directory(Box::new(one)))),
+        Some(_) => Err(missing(
+            output,
+            format!(
+                "{count} directories match \"{pattern}\" but the output is one Directory; declare it `Directory[]`"
             ),
         )),
     }

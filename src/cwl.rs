@@ -182,6 +182,108 @@ impl DirectoryObject {
     }
 }
 
+/// A Directory output: a CWL Directory whose `listing` holds its File and
+/// Directory objects, recursively.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct DirectoryTree {
+    class: Class<true>,
+    pub location: String,
+    #[serde(skip_serializing_if = "Option::is_none", serialize_with = "lossy")]
+    pub path: Option<PathBuf>,
+    pub basename: String,
+    pub listing: Vec<Entry>,
+}
+
+/// One entry of a Directory's listing.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+#[serde(untagged)]
+pub enum Entry {
+    File(FileObject),
+    Directory(DirectoryTree),
+}
+
+impl DirectoryTree {
+    /// The tree of `root` (a local directory) holding `files`, given
+    /// relative to it and sorted.
+    pub fn of(root: &Path, files: Vec<(PathBuf, FileObject)>) -> Self {
+        let mut tree = Self {
+            class: Class,
+            location: uri::file_uri(root),
+            path: Some(root.to_path_buf()),
+            basename: basename_of("", Some(root)),
+            listing: Vec::new(),
+        };
+        for (relative, file) in files {
+            tree.insert(&relative, file);
+        }
+        tree
+    }
+
+    fn insert(&mut self, relative: &Path, file: FileObject) {
+        let mut parts = relative.components();
+        let first = parts.next();
+        let rest = parts.as_path();
+        match first {
+            Some(std::path::Component::Normal(name)) if !rest.as_os_str().is_empty() => {
+                let name = name.to_string_lossy().into_owned();
+                let found = self.listing.iter_mut().find_map(|e| match e {
+                    Entry::Directory(d) if d.basename == name => Some(d),
+                    _ => None,
+                });
+                let dir = match found {
+                    Some(dir) => dir,
+                    None => {
+                        let path = self.path.as_ref().map(|p| p.join(&name));
+                        self.listing.push(Entry::Directory(DirectoryTree {
+                            class: Class,
+                            location: format!("{}/{name}", self.location),
+                            path,
+                            basename: name.clone(),
+                            listing: Vec::new(),
+                        }));
+                        match self.listing.last_mut() {
+                            Some(Entry::Directory(d)) => d,
+                            _ => return,
+                        }
+                    }
+                };
+                dir.insert(rest, file);
+            }
+            _ => self.listing.push(Entry::File(file)),
+        }
+    }
+
+    /// Every File in the tree, with its path relative to the tree's root.
+    pub fn files_mut(&mut self) -> Vec<(PathBuf, &mut FileObject)> {
+        let mut out = Vec::new();
+        self.collect_files(Path::new(""), &mut out);
+        out
+    }
+
+    fn collect_files<'a>(&'a mut self, below: &Path, out: &mut Vec<(PathBuf, &'a mut FileObject)>) {
+        for entry in &mut self.listing {
+            match entry {
+                Entry::File(file) => out.push((below.join(&file.basename), file)),
+                Entry::Directory(dir) => {
+                    let inner = below.join(&dir.basename);
+                    dir.collect_files(&inner, out);
+                }
+            }
+        }
+    }
+
+    /// Moves the tree to `location` (a stored prefix): every Directory's
+    /// location follows (Files get theirs as they are stored).
+    pub fn relocate(&mut self, location: String) {
+        for entry in &mut self.listing {
+            if let Entry::Directory(dir) = entry {
+                dir.relocate(format!("{location}/{}", dir.basename));
+            }
+        }
+        self.location = location;
+    }
+}
+
 /// Splits a basename into CWL's nameroot and nameext: only the last suffix
 /// is an extension, and leading periods are not one (`.bashrc` has none).
 pub fn split_name(basename: &str) -> (&str, &str) {

@@ -9,6 +9,8 @@
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
+use futures::{StreamExt, TryStreamExt};
+
 use crate::cwl::{DirectoryObject, FileObject};
 use crate::diag::Problem;
 use crate::error::{Error, Fault};
@@ -20,26 +22,55 @@ use crate::uri::{Scheme, StoreUri};
 use crate::value::Value;
 use crate::workdir;
 
-/// Downloads every remote input; returns the inputs with local `path`s.
+/// Downloads every remote input, several at once (the objects in flight
+/// are bounded by `objects`); returns the inputs with local `path`s.
 pub async fn stage(spec: &Spec, inputs: &Inputs, workdir: &Path) -> Result<Inputs, Error> {
-    let mut stores = Stores::default();
-    let mut out = Inputs::new();
-    for (name, value) in inputs {
-        let Some(input) = spec.inputs.get(name) else {
-            continue;
-        };
-        let how = How {
-            constraints: &input.constraints,
-            stage: input.stage,
-        };
-        let place = Place {
-            dir: workdir::input_dir(workdir, name, None, input.stage.is_some()),
-            json_path: format!("inputs.{name}"),
-        };
-        let staged = stage_value(&mut stores, how, value, place).await?;
-        out.insert(name.clone(), staged);
+    let stores = Stores::default();
+    let stores = &stores;
+    let one = |name, value| stage_input(spec, stores, workdir, name, value);
+    // Inputs in folders of their own come down together; those placed at
+    // the top of the work directory (`stage:`) one after the other, so
+    // that two with one name are caught.
+    let own_folder = |name: &String| spec.inputs.get(name).is_some_and(|i| i.stage.is_none());
+    let together = inputs
+        .iter()
+        .filter(|(name, _)| own_folder(name))
+        .filter_map(|(name, value)| one(name, value));
+    let mut staged: HashMap<String, Value> = futures::future::try_join_all(together)
+        .await?
+        .into_iter()
+        .collect();
+    for (name, value) in inputs.iter().filter(|(name, _)| !own_folder(name)) {
+        if let Some(staging) = one(name, value) {
+            let (name, value) = staging.await?;
+            staged.insert(name, value);
+        }
     }
-    Ok(out)
+    // In the inputs' order.
+    Ok(inputs
+        .keys()
+        .filter_map(|name| Some((name.clone(), staged.remove(name)?)))
+        .collect())
+}
+
+/// The staging of one input, if the spec declares it.
+fn stage_input<'a>(
+    spec: &'a Spec,
+    stores: &'a Stores,
+    workdir: &'a Path,
+    name: &'a String,
+    value: &'a Value,
+) -> Option<impl std::future::Future<Output = Result<(String, Value), Error>> + 'a> {
+    let input = spec.inputs.get(name)?;
+    let how = How {
+        constraints: &input.constraints,
+        stage: input.stage,
+    };
+    let place = Place {
+        dir: workdir::input_dir(workdir, name, None, input.stage.is_some()),
+        json_path: format!("inputs.{name}"),
+    };
+    Some(async move { Ok((name.clone(), stage_value(stores, how, value, place).await?)) })
 }
 
 /// How one value is staged: what declares it, and the input's `stage`.
@@ -53,7 +84,7 @@ struct How<'a> {
 /// list indexes and record fields (`inputs/samples/0/reads/`), or at the
 /// top of the work directory for an input the spec asks to `stage`.
 fn stage_value<'a>(
-    stores: &'a mut Stores,
+    stores: &'a Stores,
     how: How<'a>,
     value: &'a Value,
     place: Place,
@@ -69,10 +100,18 @@ fn stage_value<'a>(
         };
         match value {
             Value::List(items) => {
-                let mut staged = Vec::with_capacity(items.len());
-                for (i, item) in items.iter().enumerate() {
+                let staging = items.iter().enumerate().map(|(i, item)| {
                     let inner = below(&i.to_string(), format!("{}[{i}]", place.json_path));
-                    staged.push(stage_value(stores, how, item, inner).await?);
+                    stage_value(stores, how, item, inner)
+                });
+                // Elements in folders of their own come down together; all
+                // placed in one folder (`stage:`), one after the other.
+                if how.stage.is_none() {
+                    return Ok(Value::List(futures::future::try_join_all(staging).await?));
+                }
+                let mut staged = Vec::with_capacity(items.len());
+                for one in staging {
+                    staged.push(one.await?);
                 }
                 Ok(Value::List(staged))
             }
@@ -126,18 +165,41 @@ impl Place {
 /// One opened store per bucket or container for the whole staging pass,
 /// so that credentials (IMDS, ECS, workload identity) are fetched once.
 #[derive(Default)]
-struct Stores(HashMap<(Scheme, String), Store>);
+struct Stores(std::sync::Mutex<HashMap<(Scheme, String), Store>>);
 
 impl Stores {
-    fn open(&mut self, uri: &StoreUri) -> Result<Store, Error> {
+    fn open(&self, uri: &StoreUri) -> Result<Store, Error> {
         let key = (uri.scheme, uri.root.clone());
-        if let Some(store) = self.0.get(&key) {
+        let mut opened = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(store) = opened.get(&key) {
             return Ok(store.clone());
         }
         let store = Store::open(uri)?;
-        self.0.insert(key, store.clone());
+        opened.insert(key, store.clone());
         Ok(store)
     }
+}
+
+/// How many objects are downloaded at once, across all inputs.
+const OBJECTS_AT_ONCE: usize = 8;
+
+/// The process's download slots.
+fn objects() -> &'static tokio::sync::Semaphore {
+    static SLOTS: std::sync::OnceLock<tokio::sync::Semaphore> = std::sync::OnceLock::new();
+    SLOTS.get_or_init(|| tokio::sync::Semaphore::new(OBJECTS_AT_ONCE))
+}
+
+/// Downloads one object in one of the process's slots.
+async fn download(
+    store: &Store,
+    key: &str,
+    local: &Path,
+) -> Result<Option<crate::objects::Digests>, Error> {
+    let _slot = objects()
+        .acquire()
+        .await
+        .map_err(|_| Error::Internal("the download slots are gone".into()))?;
+    store.download(key, local).await
 }
 
 /// A remote input's store URI; `None` for local ones (used in place).
@@ -149,7 +211,7 @@ fn remote(location: &str, has_path: bool) -> Option<Result<StoreUri, Error>> {
 }
 
 async fn stage_one(
-    stores: &mut Stores,
+    stores: &Stores,
     how: How<'_>,
     value: &Value,
     place: &Place,
@@ -212,8 +274,7 @@ async fn stage_file(
     if how.stage.is_some() && local.exists() {
         return Err(place.missing(format!("another input is already staged as {basename}")));
     }
-    let Some(digests) = store
-        .download(&uri.key, &local)
+    let Some(digests) = download(store, &uri.key, &local)
         .await
         .map_err(|err| place.input_error(err))?
     else {
@@ -225,8 +286,7 @@ async fn stage_file(
             Some((dir, _)) => format!("{dir}/{name}"),
             None => name.clone(),
         };
-        let found = store
-            .download(&sec_key, &place.dir.join(&name))
+        let found = download(store, &sec_key, &place.dir.join(&name))
             .await
             .map_err(|err| place.input_error(err))?
             .is_some();
@@ -274,7 +334,8 @@ async fn stage_directory(
     if keys.is_empty() {
         return Err(place.missing(format!("\"{}\" does not exist", dir.location)));
     }
-    for key in keys {
+    let mut targets = Vec::with_capacity(keys.len());
+    for key in &keys {
         let Some(relative) = key.strip_prefix(&prefix) else {
             continue;
         };
@@ -283,24 +344,47 @@ async fn stage_directory(
                 "object \"{key}\" would land outside the work directory"
             ))
         })?;
-        let found = store
-            .download(&key, &target)
-            .await
-            .map_err(|err| place.input_error(err))?
-            .is_some();
-        // Listed a moment ago: gone now is an error, never a skip.
-        if !found {
-            return Err(place.missing(format!(
-                "\"{}\" vanished while the folder was staged",
-                store.uri.uri_of(&key)
-            )));
-        }
+        targets.push((key.clone(), target));
     }
+    // The objects of a folder come down several at once (within the
+    // process's slots); the first failure ends the staging.
+    let fetches: Vec<_> = targets
+        .into_iter()
+        .map(|(key, target)| fetch_listed(store, key, target, place))
+        .collect();
+    futures::stream::iter(fetches)
+        .buffer_unordered(OBJECTS_AT_ONCE)
+        .try_collect::<Vec<()>>()
+        .await?;
     if !local.exists() {
         std::fs::create_dir_all(&local)
             .map_err(|err| Error::io(format!("cannot create {}", local.display()), err))?;
     }
     Ok(dir.at(local))
+}
+
+/// Downloads one object of a listed folder.
+async fn fetch_listed(
+    store: &Store,
+    key: String,
+    target: PathBuf,
+    place: &Place,
+) -> Result<(), Error> {
+    {
+        let found = download(store, &key, &target)
+            .await
+            .map_err(|err| place.input_error(err))?
+            .is_some();
+        // Listed a moment ago: gone now is an error, never a skip.
+        if found {
+            Ok(())
+        } else {
+            Err(place.missing(format!(
+                "\"{}\" vanished while the folder was staged",
+                store.uri.uri_of(&key)
+            )))
+        }
+    }
 }
 
 /// The secondary files of a local File input that exist beside it.

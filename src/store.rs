@@ -13,6 +13,7 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use futures::StreamExt;
 
+use crate::collect::Output;
 use crate::error::{Error, Fault};
 use crate::exec::Interrupts;
 use crate::objects::{Cancel, Replace, Store, Version};
@@ -241,23 +242,35 @@ impl Storing<'_> {
         let mut jobs: Vec<(PathBuf, String)> = Vec::new();
         let mut files = Vec::new();
         for (name, output) in results.results.iter_mut() {
-            let objects = output.files_mut();
-            let clash = {
-                let mut seen = HashSet::new();
-                !objects.iter().all(|f| seen.insert(f.basename.clone()))
-            };
-            for (i, file) in objects.into_iter().enumerate() {
-                let Some(path) = file.path.clone() else {
+            let trees: Vec<&mut crate::cwl::DirectoryTree> = match output {
+                Output::Directory(tree) => vec![tree.as_mut()],
+                Output::Directories(trees) => trees.iter_mut().collect(),
+                other => {
+                    add_files(other.files_mut(), name, target, &mut jobs, &mut files);
                     continue;
+                }
+            };
+            {
+                let clash = {
+                    let mut seen = HashSet::new();
+                    !trees.iter().all(|t| seen.insert(t.basename.clone()))
                 };
-                // Two matches with one basename keep their order in numbered folders.
-                let leaf = if clash {
-                    format!("{i}/{}", file.basename)
-                } else {
-                    file.basename.clone()
-                };
-                jobs.push((path, target.output_key(name, &leaf)));
-                files.push(file);
+                for (i, tree) in trees.into_iter().enumerate() {
+                    let base = if clash {
+                        format!("{i}/{}", tree.basename)
+                    } else {
+                        tree.basename.clone()
+                    };
+                    tree.relocate(store.uri.uri_of(&target.output_key(name, &base)));
+                    for (relative, file) in tree.files_mut() {
+                        let Some(path) = file.path.clone() else {
+                            continue;
+                        };
+                        let leaf = format!("{base}/{}", relative.to_string_lossy());
+                        jobs.push((path, target.output_key(name, &leaf)));
+                        files.push(file);
+                    }
+                }
             }
         }
         let (canceller, cancel) = Cancel::new();
@@ -293,6 +306,34 @@ impl Storing<'_> {
             file.sha256 = Some(digests.sha256);
         }
         Ok(())
+    }
+}
+
+/// Queues the File objects of one File or File[] output for upload, at
+/// `<prefix>/outputs/<name>/<basename>`.
+fn add_files<'a>(
+    objects: Vec<&'a mut crate::cwl::FileObject>,
+    name: &str,
+    target: &ResultTarget,
+    jobs: &mut Vec<(PathBuf, String)>,
+    files: &mut Vec<&'a mut crate::cwl::FileObject>,
+) {
+    let clash = {
+        let mut seen = HashSet::new();
+        !objects.iter().all(|f| seen.insert(f.basename.clone()))
+    };
+    for (i, file) in objects.into_iter().enumerate() {
+        let Some(path) = file.path.clone() else {
+            continue;
+        };
+        // Two matches with one basename keep their order in numbered folders.
+        let leaf = if clash {
+            format!("{i}/{}", file.basename)
+        } else {
+            file.basename.clone()
+        };
+        jobs.push((path, target.output_key(name, &leaf)));
+        files.push(file);
     }
 }
 

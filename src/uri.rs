@@ -14,6 +14,9 @@ pub enum Scheme {
     S3,
     Azure,
     File,
+    /// `https://` (and `http://` on loopback): read-only, for File inputs
+    /// such as public references.
+    Http,
 }
 
 /// A URI that cannot be used, and why.
@@ -85,6 +88,27 @@ impl StoreUri {
                     key: clean_key(&path.to_string_lossy()),
                 })
             }
+            "https" | "http" => {
+                let url = url::Url::parse(text).map_err(|err| bad(&err.to_string()))?;
+                let host = url.host_str().unwrap_or_default();
+                if host.is_empty() {
+                    return Err(bad("the host is missing"));
+                }
+                if scheme == "http"
+                    && !loopback(host)
+                    && std::env::var_os("OMNI_ALLOW_HTTP").is_none()
+                {
+                    return Err(bad(
+                        "plain http:// is allowed only on loopback; use https://, or set OMNI_ALLOW_HTTP=1",
+                    ));
+                }
+                let origin = url.origin().ascii_serialization();
+                Ok(Self {
+                    scheme: Scheme::Http,
+                    root: origin,
+                    key: clean_key(url.path()),
+                })
+            }
             other => Err(bad(&format!(
                 "unsupported scheme `{other}://`; use s3://, azureblob:// or file://"
             ))),
@@ -97,6 +121,7 @@ impl StoreUri {
             Scheme::S3 => format!("s3://{}/{key}", self.root),
             Scheme::Azure => format!("azureblob://{}/{key}", self.root),
             Scheme::File => file_uri(Path::new(&format!("/{key}"))),
+            Scheme::Http => format!("{}/{key}", self.root),
         }
     }
 
@@ -104,6 +129,15 @@ impl StoreUri {
     pub fn basename(&self) -> &str {
         self.key.rsplit('/').next().unwrap_or_default()
     }
+}
+
+/// Whether a host is this machine (plain http is fine there).
+fn loopback(host: &str) -> bool {
+    host == "localhost"
+        || host
+            .trim_matches(|c| c == '[' || c == ']')
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback())
 }
 
 fn clean_key(key: &str) -> String {
@@ -161,11 +195,11 @@ impl Location {
                 "file" => file_path(text)
                     .map(Location::Local)
                     .map_err(|why| format!("invalid file URI \"{text}\": {why}")),
-                "s3" | "azureblob" => StoreUri::parse(text)
+                "s3" | "azureblob" | "https" | "http" => StoreUri::parse(text)
                     .map(Location::Remote)
                     .map_err(|err| err.to_string()),
                 other => Err(format!(
-                    "unsupported URI scheme `{other}://`; use a local path, file://, s3:// or azureblob://"
+                    "unsupported URI scheme `{other}://`; use a local path, file://, s3://, azureblob:// or https://"
                 )),
             };
         }
@@ -192,6 +226,14 @@ pub struct ResultTarget {
 impl ResultTarget {
     pub fn parse(text: &str) -> Result<Self, UriError> {
         let uri = StoreUri::parse(text)?;
+        if uri.scheme == Scheme::Http {
+            return Err(UriError {
+                text: text.to_string(),
+                reason:
+                    "https:// is for reading inputs; results go to s3://, azureblob:// or file://"
+                        .into(),
+            });
+        }
         let (prefix_key, results_key) = if uri.key.ends_with(".json") {
             let prefix = uri.key.rsplit_once('/').map(|(p, _)| p).unwrap_or("");
             (prefix.to_string(), uri.key.clone())

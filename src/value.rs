@@ -386,6 +386,14 @@ fn path_value(
     };
     let location = Location::parse(text, paths.base_dir).map_err(invalid)?;
     let local = match location {
+        Location::Remote(uri)
+            if base == BaseType::Directory && uri.scheme == crate::uri::Scheme::Http =>
+        {
+            let scheme = text.split_once("://").map_or("https", |(s, _)| s);
+            return Err(invalid(format!(
+                "a Directory cannot be given by {scheme}:// (a web server has no listing); use s3://, azureblob:// or a local path"
+            )));
+        }
         Location::Remote(_) => None,
         Location::Local(local) => {
             if paths.must_exist {

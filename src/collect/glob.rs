@@ -35,9 +35,14 @@ impl From<std::io::Error> for Failure {
     }
 }
 
-/// The regular files below the work directory that `pattern` matches, as
-/// paths relative to it, sorted, each once.
-pub fn matches(workdir: &Workdir, pattern: &str) -> Result<Vec<PathBuf>, Failure> {
+/// The regular files (or, with `directories`, the directories, never
+/// links) below the work directory that `pattern` matches, as paths
+/// relative to it, sorted, each once.
+pub fn matches(
+    workdir: &Workdir,
+    pattern: &str,
+    directories: bool,
+) -> Result<Vec<PathBuf>, Failure> {
     let matcher = crate::workdir::glob(pattern).map_err(Failure::Pattern)?;
     let parts: Vec<&str> = pattern.split('/').collect();
     let recursive = parts.iter().any(|p| p.contains("**"));
@@ -66,9 +71,16 @@ pub fn matches(workdir: &Workdir, pattern: &str) -> Result<Vec<PathBuf>, Failure
         for (name, kind) in children {
             let relative = dir_rel.join(&name);
             match kind {
+                Type::Directory if directories && matcher.is_match(&relative) => {
+                    found.insert(relative.clone());
+                    if recursive {
+                        pending.push(relative);
+                    }
+                }
                 Type::Directory if recursive || depth + 1 < parts.len() => {
                     pending.push(relative);
                 }
+                _ if directories => {}
                 Type::File if matcher.is_match(&relative) => {
                     found.insert(relative);
                 }
@@ -76,6 +88,41 @@ pub fn matches(workdir: &Workdir, pattern: &str) -> Result<Vec<PathBuf>, Failure
                     if let Some(target) = resolve(workdir.path(), &relative)? {
                         found.insert(target);
                     }
+                }
+                _ => {}
+            }
+        }
+    }
+    Ok(found.into_iter().collect())
+}
+
+/// The regular files below `relative` (a directory in the work directory),
+/// relative to it, sorted; links are not followed and not listed, nor is
+/// anything else that is not a regular file or a directory.
+pub fn files_below(workdir: &Workdir, relative: &Path) -> Result<Vec<PathBuf>, Failure> {
+    let mut found = BTreeSet::new();
+    let mut pending = vec![PathBuf::new()];
+    while let Some(below) = pending.pop() {
+        let fd = workdir.dir_beneath(&relative.join(&below))?;
+        let mut dir = Dir::from_fd(fd.try_clone()?)?;
+        let mut children = Vec::new();
+        for entry in dir.iter() {
+            let entry = entry?;
+            let name = OsStr::from_bytes(entry.file_name().to_bytes()).to_os_string();
+            if name == "." || name == ".." {
+                continue;
+            }
+            let kind = match entry.file_type() {
+                Some(kind) => kind,
+                None => kind_of(&fd, &name)?,
+            };
+            children.push((name, kind));
+        }
+        for (name, kind) in children {
+            match kind {
+                Type::Directory => pending.push(below.join(&name)),
+                Type::File => {
+                    found.insert(below.join(&name));
                 }
                 _ => {}
             }

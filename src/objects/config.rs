@@ -76,6 +76,44 @@ pub fn part_size() -> Result<usize, Error> {
     }
 }
 
+/// The most parts one upload may have: S3's 10,000, or
+/// `OMNI_MAX_UPLOAD_PARTS` for a store that allows fewer.
+pub fn max_parts() -> u64 {
+    std::env::var("OMNI_MAX_UPLOAD_PARTS")
+        .ok()
+        .and_then(|v| v.trim().parse().ok())
+        .filter(|&n: &u64| n > 0)
+        .unwrap_or(10_000)
+}
+
+/// The part size for uploading `size` bytes: `min`, or more (in whole MiB)
+/// when `min` would need more than `max_parts` parts; refused when that
+/// takes parts over S3's 5 GiB. (The store itself refuses an object over
+/// its own limit: 5 TiB on S3.)
+pub fn choose_part(size: u64, min: usize, max_parts: u64) -> Result<usize, String> {
+    const MIB: u64 = 1 << 20;
+    let needed = size.div_ceil(max_parts.max(1)).div_ceil(MIB) * MIB;
+    let part = needed.max(min as u64);
+    if part > MAX_PART as u64 {
+        return Err(format!(
+            "{size} bytes would need parts over S3's 5 GiB limit ({max_parts} parts at most)"
+        ));
+    }
+    usize::try_from(part).map_err(|_| "the part size does not fit in memory".to_string())
+}
+
+/// A read-only backend for an `https://` (or loopback `http://`) server.
+pub fn http(uri: &StoreUri) -> Result<Arc<dyn ObjectStore>, Error> {
+    install_crypto();
+    let store = object_store::http::HttpBuilder::new()
+        .with_url(&uri.root)
+        .with_retry(retry_config())
+        .with_client_options(client_options(uri.root.starts_with("http://")))
+        .build()
+        .map_err(|err| fault::open_error(uri, err))?;
+    Ok(Arc::new(store))
+}
+
 /// An S3 backend for the bucket of `uri`.
 pub fn s3(uri: &StoreUri) -> Result<Arc<dyn ObjectStore>, Error> {
     install_crypto();
@@ -192,6 +230,27 @@ pub fn azure(uri: &StoreUri) -> Result<Arc<dyn ObjectStore>, Error> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn parts_grow_so_that_no_upload_needs_more_than_the_limit() {
+        const MIB: u64 = 1 << 20;
+        const GIB: u64 = 1 << 30;
+        let min = 8 << 20;
+        // Up to 10,000 × 8 MiB (about 78 GiB) the configured size holds.
+        assert_eq!(choose_part(GIB, min, 10_000), Ok(min));
+        assert_eq!(choose_part(10_000 * 8 * MIB, min, 10_000), Ok(min));
+        // A 500 GiB BAM: 52 MiB parts, 9,847 of them.
+        let part = choose_part(500 * GIB, min, 10_000).unwrap() as u64;
+        assert_eq!(part, 52 * MIB);
+        assert!((500 * GIB).div_ceil(part) <= 10_000);
+        // S3's largest object, 5 TiB, fits; what would need parts over
+        // 5 GiB (more than 10,000 × 5 GiB) does not.
+        let part = choose_part(5 * 1024 * GIB, min, 10_000).unwrap() as u64;
+        assert!(part <= MAX_PART as u64 && (5 * 1024 * GIB).div_ceil(part) <= 10_000);
+        assert!(choose_part(10_000 * 5 * GIB + 1, min, 10_000).is_err());
+        // A store that allows 3 parts.
+        assert_eq!(choose_part(20 * MIB, 5 << 20, 3), Ok((7 * MIB) as usize));
+    }
 
     #[test]
     fn connection_strings() {

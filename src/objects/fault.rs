@@ -84,6 +84,7 @@ fn container_word(scheme: Scheme) -> &'static str {
         Scheme::S3 => "bucket",
         Scheme::Azure => "container",
         Scheme::File => "directory",
+        Scheme::Http => "server",
     }
 }
 

@@ -19,7 +19,6 @@ use futures::StreamExt;
 use object_store::path::Path as Key;
 use object_store::{
     Attribute, Attributes, ObjectStore, ObjectStoreExt, PutMultipartOptions, PutOptions,
-    WriteMultipart,
 };
 use tokio::io::AsyncWriteExt;
 
@@ -31,8 +30,66 @@ use fault::{Op, store_error};
 use crate::error::{Error, Fault};
 use crate::uri::{Scheme, StoreUri};
 
-/// How many parts of one upload are in flight at once.
-const PARTS_IN_FLIGHT: usize = 4;
+/// Objects larger than this are downloaded in ranges, several at once.
+const RANGED_ABOVE: u64 = 32 << 20;
+/// The size of one range.
+const RANGE: u64 = 8 << 20;
+/// How many ranges of one object are in flight (and in memory) at once.
+const RANGES_AT_ONCE: usize = 4;
+
+/// The memory all uploads of a process may hold in buffered parts, in
+/// MiB: `OMNI_UPLOAD_BUFFER_MIB`, default 24 (three 8 MiB parts in flight
+/// at once, shared by every upload), at least one part's worth.
+fn budget_mib() -> u32 {
+    static MIB: std::sync::OnceLock<u32> = std::sync::OnceLock::new();
+    *MIB.get_or_init(|| {
+        std::env::var("OMNI_UPLOAD_BUFFER_MIB")
+            .ok()
+            .and_then(|v| v.trim().parse().ok())
+            .filter(|&n: &u32| n >= 8)
+            .unwrap_or(24)
+    })
+}
+
+/// The process's upload memory budget, one permit per MiB.
+fn budget() -> std::sync::Arc<tokio::sync::Semaphore> {
+    static BUDGET: std::sync::OnceLock<std::sync::Arc<tokio::sync::Semaphore>> =
+        std::sync::OnceLock::new();
+    BUDGET
+        .get_or_init(|| std::sync::Arc::new(tokio::sync::Semaphore::new(budget_mib() as usize)))
+        .clone()
+}
+
+/// The permits a part of `part` bytes holds: its MiB, or the whole budget
+/// for a part larger than that (one part at a time, then).
+fn permits(part: usize) -> u32 {
+    u32::try_from(part.div_ceil(1 << 20))
+        .unwrap_or(u32::MAX)
+        .min(budget_mib())
+}
+
+/// Reads up to `part` bytes straight into one buffer of that size (no
+/// intermediate copies), fewer only at the end of the file; gives the file
+/// back for the next part.
+async fn read_part(file: std::fs::File, part: usize) -> std::io::Result<(std::fs::File, Vec<u8>)> {
+    let mut bytes = vec![0u8; part];
+    tokio::task::spawn_blocking(move || {
+        let mut file = file;
+        let mut filled = 0;
+        while filled < part {
+            match std::io::Read::read(&mut file, &mut bytes[filled..]) {
+                Ok(0) => break,
+                Ok(n) => filled += n,
+                Err(err) if err.kind() == std::io::ErrorKind::Interrupted => {}
+                Err(err) => return Err(err),
+            }
+        }
+        bytes.truncate(filled);
+        Ok((file, bytes))
+    })
+    .await
+    .map_err(|err| std::io::Error::other(err.to_string()))?
+}
 
 /// An opened store: one backend per bucket, container or filesystem.
 #[derive(Clone, Debug)]
@@ -118,6 +175,7 @@ impl Store {
             Scheme::File => Backend::Local,
             Scheme::S3 => Backend::Remote(config::s3(uri)?),
             Scheme::Azure => Backend::Remote(config::azure(uri)?),
+            Scheme::Http => Backend::Remote(config::http(uri)?),
         };
         Ok(Self {
             backend,
@@ -173,15 +231,33 @@ impl Store {
             .metadata()
             .map_err(|err| Error::io(format!("cannot read the output for {key}"), err))?
             .len();
-        let mut file = tokio::fs::File::from_std(file);
-        let part = parts();
+        let mut file = Some(file);
+        let part = config::choose_part(size, parts(), config::max_parts()).map_err(|why| {
+            Error::Store {
+                what: "cannot store",
+                uri: self.uri.uri_of(key),
+                fault: Fault::Permanent,
+                detail: why,
+                source: None,
+            }
+        })?;
         let failed = |err| store_error("cannot store", &self.uri, key, Op::Write, err);
         let read_failed = |err| Error::io(format!("cannot read the output for {key}"), err);
+        // Every buffered part holds its share of the process's budget until
+        // it is sent: memory stays bounded whatever the number and size of
+        // the uploads.
+        let budget = budget();
+        let share = permits(part);
         if size <= part as u64 {
-            let mut bytes = Vec::with_capacity(usize::try_from(size).unwrap_or(0));
-            tokio::io::AsyncReadExt::read_to_end(&mut file, &mut bytes)
-                .await
-                .map_err(read_failed)?;
+            let permit = tokio::select! {
+                permit = budget.clone().acquire_many_owned(share) => permit,
+                () = cancel.cancelled() => return Ok(None),
+            };
+            let whole = usize::try_from(size).unwrap_or(part);
+            let opened = file
+                .take()
+                .ok_or_else(|| Error::Internal("no file".into()))?;
+            let (_, bytes) = read_part(opened, whole).await.map_err(read_failed)?;
             let mut hasher = Hasher::default();
             hasher.update(&bytes);
             let opts = PutOptions {
@@ -189,10 +265,12 @@ impl Store {
                 ..Default::default()
             };
             let put = store.put_opts(&location, bytes.into(), opts);
-            return tokio::select! {
+            let done = tokio::select! {
                 done = put => done.map(|_| Some(hasher.finish())).map_err(failed),
                 () = cancel.cancelled() => Ok(None),
             };
+            drop(permit);
+            return done;
         }
         let opts = PutMultipartOptions {
             attributes: attributes(content_type),
@@ -200,52 +278,78 @@ impl Store {
         };
         // Creating the upload is not interrupted: an upload id the store
         // made and we never heard of could not be aborted.
-        let upload = store
+        let mut upload = store
             .put_multipart_opts(&location, opts)
             .await
             .map_err(failed)?;
-        let mut writer = WriteMultipart::new_with_chunk_size(upload, part);
         let mut hasher = Hasher::default();
-        let mut buf = vec![0u8; 1 << 20];
-        loop {
-            let room = tokio::select! {
-                room = writer.wait_for_capacity(PARTS_IN_FLIGHT) => room,
-                () = cancel.cancelled() => {
-                    let _ = writer.abort().await;
-                    return Ok(None);
+        let mut in_flight = futures::stream::FuturesUnordered::new();
+        let mut at_end = false;
+        let outcome: Result<bool, Error> = loop {
+            if at_end && in_flight.is_empty() {
+                break Ok(true);
+            }
+            // A buffer for the next part, or a part finished, or a stop.
+            let permit = tokio::select! {
+                permit = budget.clone().acquire_many_owned(share), if !at_end => permit,
+                Some(sent) = in_flight.next(), if !in_flight.is_empty() => {
+                    match sent {
+                        Ok(()) => continue,
+                        Err(err) => break Err(failed(err)),
+                    }
                 }
+                () = cancel.cancelled() => break Ok(false),
             };
-            if let Err(err) = room {
-                let _ = writer.abort().await;
-                return Err(failed(err));
-            }
-            let n = match tokio::io::AsyncReadExt::read(&mut file, &mut buf).await {
-                Ok(n) => n,
-                Err(err) => {
-                    let _ = writer.abort().await;
-                    return Err(read_failed(err));
+            let Ok(permit) = permit else {
+                break Err(Error::Internal("the upload budget is gone".into()));
+            };
+            let Some(opened) = file.take() else {
+                break Err(Error::Internal(
+                    "the output was lost while reading it".into(),
+                ));
+            };
+            let bytes = match read_part(opened, part).await {
+                Ok((opened, bytes)) => {
+                    file = Some(opened);
+                    bytes
                 }
+                Err(err) => break Err(read_failed(err)),
             };
-            if n == 0 {
-                break;
+            if bytes.len() < part {
+                at_end = true;
             }
-            hasher.update(&buf[..n]);
-            writer.write(&buf[..n]);
-        }
-        let flushed = tokio::select! {
-            flushed = writer.wait_for_capacity(1) => flushed,
-            () = cancel.cancelled() => {
-                let _ = writer.abort().await;
-                return Ok(None);
+            if bytes.is_empty() {
+                continue;
             }
+            hasher.update(&bytes);
+            let sending = upload.put_part(bytes.into());
+            in_flight.push(async move {
+                let sent = sending.await;
+                drop(permit);
+                sent
+            });
         };
-        if let Err(err) = flushed {
-            let _ = writer.abort().await;
-            return Err(failed(err));
+        match outcome {
+            Ok(true) => {
+                // `complete` failing leaves parts the store will expire; it
+                // is aborted to free them now.
+                if let Err(err) = upload.complete().await {
+                    let _ = upload.abort().await;
+                    return Err(failed(err));
+                }
+                Ok(Some(hasher.finish()))
+            }
+            Ok(false) => {
+                drop(in_flight);
+                let _ = upload.abort().await;
+                Ok(None)
+            }
+            Err(err) => {
+                drop(in_flight);
+                let _ = upload.abort().await;
+                Err(err)
+            }
         }
-        // `finish` aborts the upload itself when completing it fails.
-        writer.finish().await.map_err(failed)?;
-        Ok(Some(hasher.finish()))
     }
 
     /// Writes a small object in one request, replacing only what `replace`
@@ -389,14 +493,57 @@ impl Store {
                 .map_err(|err| Error::io(format!("cannot create {}", parent.display()), err))?;
         }
         let write_failed = |err| Error::io(format!("cannot write {}", local.display()), err);
+        let read_failed = |err| store_error("cannot read", &self.uri, key, Op::Read, err);
         let mut file = tokio::fs::File::create(local).await.map_err(write_failed)?;
+        let size = result.meta.size;
+        let version = result.meta.e_tag.clone();
+        // A large object: this response gives its first range, the rest
+        // comes in ranges fetched several at once, written in order.
+        let first = if size > RANGED_ABOVE { RANGE } else { size };
         let mut stream = result.into_stream();
         let mut hasher = Hasher::default();
-        while let Some(chunk) = stream.next().await {
-            let chunk =
-                chunk.map_err(|err| store_error("cannot read", &self.uri, key, Op::Read, err))?;
-            hasher.update(&chunk);
-            file.write_all(&chunk).await.map_err(write_failed)?;
+        let mut written = 0u64;
+        while written < first {
+            let Some(chunk) = stream.next().await else {
+                break;
+            };
+            let chunk = chunk.map_err(read_failed)?;
+            let take = usize::try_from((first - written).min(chunk.len() as u64)).unwrap_or(0);
+            hasher.update(&chunk[..take]);
+            file.write_all(&chunk[..take]).await.map_err(write_failed)?;
+            written += take as u64;
+        }
+        drop(stream);
+        if written < size {
+            // One large object at a time takes the range buffers, so that
+            // memory stays bounded however many are staged together.
+            static RANGED: tokio::sync::Semaphore = tokio::sync::Semaphore::const_new(1);
+            let _turn = RANGED
+                .acquire()
+                .await
+                .map_err(|_| Error::Internal("the download turns are gone".into()))?;
+            let location = self.key(key)?;
+            let ranges: Vec<std::ops::Range<u64>> = (written..size)
+                .step_by(usize::try_from(RANGE).unwrap_or(usize::MAX))
+                .map(|start| start..(start + RANGE).min(size))
+                .collect();
+            let fetches = ranges.into_iter().map(|range| {
+                // Every range of one version: a changed object fails the
+                // download rather than mix two.
+                let opts = object_store::GetOptions {
+                    range: Some(range.into()),
+                    if_match: version.clone(),
+                    ..Default::default()
+                };
+                let location = location.clone();
+                async move { store.get_opts(&location, opts).await?.bytes().await }
+            });
+            let mut ordered = futures::stream::iter(fetches).buffered(RANGES_AT_ONCE);
+            while let Some(bytes) = ordered.next().await {
+                let bytes = bytes.map_err(read_failed)?;
+                hasher.update(&bytes);
+                file.write_all(&bytes).await.map_err(write_failed)?;
+            }
         }
         file.flush().await.map_err(write_failed)?;
         Ok(Some(hasher.finish()))

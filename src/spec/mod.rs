@@ -109,6 +109,8 @@ pub struct OutputSpec {
 pub enum OutputKind {
     /// `File` (one match) or `File[]` (all matches, sorted).
     Files { glob: String, many: bool },
+    /// `Directory` or `Directory[]`, everything below each stored.
+    Directories { glob: String, many: bool },
     /// A value parsed from the tool's stdout, stderr or a file.
     Value { ty: ValueType, from: Source },
 }

@@ -32,11 +32,25 @@ fn blastn_finds_hits_in_a_database_built_by_makeblastdb() {
         &db_uri,
     ])
     .go();
-    let db_files = ran.json()["results"]["db"].as_array().unwrap().len();
-    assert!(db_files >= 3, "makeblastdb wrote {db_files} files");
+    // One Directory output, its files listed, stored under its name.
+    let db = &ran.json()["results"]["db"];
+    assert_eq!(db["class"], "Directory");
+    assert_eq!(db["location"], format!("{db_uri}outputs/db/db"));
+    let listing = db["listing"].as_array().unwrap();
+    assert!(listing.len() >= 3, "makeblastdb wrote {listing:?}");
+    for file in listing {
+        assert_eq!(file["class"], "File");
+        assert!(
+            file["location"]
+                .as_str()
+                .unwrap()
+                .starts_with(&format!("{db_uri}outputs/db/db/"))
+        );
+        assert!(file["sha256"].is_string());
+    }
 
-    // Search it, with the stored folder as the Directory input.
-    let db_dir = store.path().join("db-run/outputs/db");
+    // Search it: the Directory output's location is the Directory input.
+    let db_dir = db["location"].as_str().unwrap().to_string();
     let inputs = serde_json::json!({
         "query": data.path().join("query.fa"),
         "db": db_dir,

@@ -483,7 +483,7 @@ fn blastn_runs_in_its_image_against_a_database_made_there(engine: &Engine) {
         .go();
     let inputs = json!({
         "query": data.path().join("query.fa"),
-        "db": store.path().join("db-run/outputs/db"),
+        "db": store.path().join("db-run/outputs/db/db"),
         "db_name": "subject",
         "evalue": 1e-5,
     });
@@ -642,7 +642,7 @@ fn the_blast_job_image_runs_makeblastdb_then_blastn() {
             ("TOOL_ID", "blastn"),
             (
                 "INPUTS_JSON",
-                r#"{"query": "/data/query.fa", "db": "/results/db/outputs/db", "db_name": "subject", "evalue": 1e-5}"#,
+                r#"{"query": "/data/query.fa", "db": "/results/db/outputs/db/db", "db_name": "subject", "evalue": 1e-5}"#,
             ),
             ("RESULT_URI", "file:///results/search"),
         ],

@@ -195,7 +195,7 @@ fn files_and_directories() {
         ),
         (
             json!({"ref": "gs://bucket/x.fa"}),
-            "inputs.ref: unsupported URI scheme `gs://`; use a local path, file://, s3:// or azureblob://",
+            "inputs.ref: unsupported URI scheme `gs://`; use a local path, file://, s3://, azureblob:// or https://",
         ),
         (
             json!({"ref": "s3:///x.fa"}),

@@ -16,5 +16,6 @@ mod render;
 mod run;
 mod servers;
 mod stores;
+mod transfers;
 mod util;
 mod validate;

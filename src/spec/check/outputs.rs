@@ -33,8 +33,16 @@ pub(super) fn check_outputs(c: &mut Checker, node: &Node) -> IndexMap<String, Ou
     outputs
 }
 
-const OUTPUT_TYPES: [&str; 7] = [
-    "File", "File[]", "string", "int", "float", "boolean", "json",
+const OUTPUT_TYPES: [&str; 9] = [
+    "File",
+    "File[]",
+    "Directory",
+    "Directory[]",
+    "string",
+    "int",
+    "float",
+    "boolean",
+    "json",
 ];
 
 fn check_output(c: &mut Checker, name: &str, node: &Node, path: &str) -> Option<OutputSpec> {
@@ -59,7 +67,8 @@ fn check_output(c: &mut Checker, name: &str, node: &Node, path: &str) -> Option<
         .and_then(|(_, n)| c.string(n, &field("description")));
     let (ty, ty_loc) = ty?;
 
-    let kind = if ty == "File" || ty == "File[]" {
+    let path_type = matches!(ty.as_str(), "File" | "File[]" | "Directory" | "Directory[]");
+    let kind = if path_type {
         if let Some((k, _)) = entries.get("from") {
             c.error(
                 &field("from"),
@@ -88,9 +97,11 @@ fn check_output(c: &mut Checker, name: &str, node: &Node, path: &str) -> Option<
             );
             return None;
         }
-        OutputKind::Files {
-            glob,
-            many: ty == "File[]",
+        let many = ty.ends_with("[]");
+        if ty.starts_with("Directory") {
+            OutputKind::Directories { glob, many }
+        } else {
+            OutputKind::Files { glob, many }
         }
     } else if let Some(value_type) = ValueType::from_name(&ty) {
         if let Some((k, _)) = entries.get("glob") {
