@@ -65,21 +65,70 @@ if [ -n "${OMNI_TEST_S3_ENDPOINT:-}" ]; then
   # Two rounds, alternating; the faster of each (moto's own speed varies).
   boto=999999; ours=999999; rss=0
   for round in 1 2; do
-    t=$("$PY" bench/upload_boto3.py "$OMNI_TEST_S3_ENDPOINT" bench "boto/$round.bin" "$TMP/big.bin")
+    t=$("$PY" bench/boto3_transfer.py upload "$OMNI_TEST_S3_ENDPOINT" bench "boto/$round.bin" "$TMP/big.bin")
     boto=$(python3 -c "print(min($boto, $t))")
     start=$(date +%s.%N)
     r=$(AWS_ACCESS_KEY_ID=test AWS_SECRET_ACCESS_KEY=test AWS_REGION=us-east-1 AWS_ENDPOINT_URL="$OMNI_TEST_S3_ENDPOINT" \
       /usr/bin/time -f %M "$BIN" run --spec fixtures/specs/run/link_file.yaml --inputs "{\"f\": \"$TMP/big.bin\"}" \
-      --result-uri "s3://bench/omni/$round/" --workdir "$WORK" 2>&1 >/dev/null | tail -1)
+      --result-uri "s3://bench/omni/$$-$round/" --workdir "$WORK" 2>&1 >/dev/null | tail -1)
     end=$(date +%s.%N)
     ours=$(python3 -c "print(min($ours, $end - $start))")
     rss=$(( r > rss ? r : rss ))
   done
   rows+=("| 1 GiB output upload to moto (run incl. sha1), vs boto3 \`upload_file\` | $(ms "$boto") | $(ms "$ours"), $(python3 -c "print(f'{$boto/$ours*100:.0f} %')") of boto3's throughput | $(ratio "$boto" "$ours") |")
   rows+=("| 1 GiB upload, peak RSS of the launcher | | $((rss / 1024)) MiB | |")
+
+  echo "== staging 1 GiB and 2,000 x 64 KiB from the local S3 server vs boto3" >&2
+  printf 'id: stage_only\ninputs:\n  f: {type: File}\ncommand: "true"\noutputs: {}\n' > "$TMP/stage_file.yaml"
+  printf 'id: stage_dir\ninputs:\n  d: {type: Directory}\ncommand: "true"\noutputs: {}\n' > "$TMP/stage_dir.yaml"
+  mkdir -p "$TMP/small"
+  for i in $(seq 1 2000); do head -c 65536 /dev/urandom > "$TMP/small/f-$i.bin"; done
+  "$PY" - "$OMNI_TEST_S3_ENDPOINT" "$TMP/small" <<'PYEOF'
+import concurrent.futures, os, sys, boto3
+s3 = boto3.client("s3", endpoint_url=sys.argv[1], aws_access_key_id="test",
+                  aws_secret_access_key="test", region_name="us-east-1")
+names = os.listdir(sys.argv[2])
+with concurrent.futures.ThreadPoolExecutor(8) as pool:
+    list(pool.map(lambda n: s3.upload_file(os.path.join(sys.argv[2], n), "bench", "small/" + n), names))
+PYEOF
+  s3env=(AWS_ACCESS_KEY_ID=test AWS_SECRET_ACCESS_KEY=test AWS_REGION=us-east-1 AWS_ENDPOINT_URL="$OMNI_TEST_S3_ENDPOINT")
+  boto_big=999999; ours_big=999999; boto_many=999999; ours_many=999999; rss=0
+  for round in 1 2; do
+    rm -f "$TMP/down.bin"; rm -rf "$TMP/down" "${WORK:?}"/*
+    t=$("$PY" bench/boto3_transfer.py download "$OMNI_TEST_S3_ENDPOINT" bench boto/1.bin "$TMP/down.bin")
+    boto_big=$(python3 -c "print(min($boto_big, $t))")
+    start=$(date +%s.%N)
+    r=$(env "${s3env[@]}" /usr/bin/time -f %M "$BIN" run --spec "$TMP/stage_file.yaml" \
+      --inputs '{"f": "s3://bench/boto/1.bin"}' --workdir "$WORK" 2>&1 >/dev/null | tail -1)
+    end=$(date +%s.%N)
+    ours_big=$(python3 -c "print(min($ours_big, $end - $start))")
+    rss=$(( r > rss ? r : rss ))
+    rm -rf "${WORK:?}"/*
+    t=$("$PY" bench/boto3_transfer.py download-many "$OMNI_TEST_S3_ENDPOINT" bench small/ "$TMP/down")
+    boto_many=$(python3 -c "print(min($boto_many, $t))")
+    start=$(date +%s.%N)
+    env "${s3env[@]}" "$BIN" run --spec "$TMP/stage_dir.yaml" --inputs '{"d": "s3://bench/small"}' \
+      --workdir "$WORK" >/dev/null 2>&1
+    end=$(date +%s.%N)
+    ours_many=$(python3 -c "print(min($ours_many, $end - $start))")
+  done
+  rows+=("| staging a 1 GiB input from moto (incl. sha1 + sha256), vs boto3 \`download_file\` (4 threads) | $(ms "$boto_big") | $(ms "$ours_big"), $(python3 -c "print(f'{$boto_big/$ours_big*100:.0f} %')") of boto3's throughput | $(ratio "$boto_big" "$ours_big") |")
+  rows+=("| staging 1 GiB, peak RSS of the launcher | | $((rss / 1024)) MiB | |")
+  rows+=("| staging a folder of 2,000 x 64 KiB from moto, vs boto3 in 8 threads | $(ms "$boto_many") | $(ms "$ours_many"), $(python3 -c "print(f'{$boto_many/$ours_many*100:.0f} %')") of boto3's throughput | $(ratio "$boto_many" "$ours_many") |")
 else
   echo "(upload benchmark skipped: OMNI_TEST_S3_ENDPOINT is not set; . .ci/stores.sh)" >&2
 fi
+
+echo "== hashing 1 GiB: sha1 + sha256 in one pass vs sha1sum then sha256sum" >&2
+[ -f "$TMP/big.bin" ] || head -c 1024M /dev/urandom > "$TMP/big.bin"
+printf '{"f": "%s"}' "$TMP/big.bin" > "$TMP/link.json"
+hyperfine -N --warmup 1 --runs 5 --export-json "$TMP/hash.json" \
+  "sha1sum $TMP/big.bin" "sha256sum $TMP/big.bin" \
+  "$BIN run --spec fixtures/specs/run/link_file.yaml --inputs @$TMP/link.json --no-input-checksums --workdir $WORK" >&2
+s1=$(median "$TMP/hash.json" 0); s2=$(median "$TMP/hash.json" 1); ours=$(median "$TMP/hash.json" 2)
+both=$(python3 -c "print($s1 + $s2)")
+rows+=("| hashing a 1 GiB output (sha1 + sha256, one pass), vs \`sha1sum\` + \`sha256sum\` | $(ms "$both") | $(ms "$ours"), $(python3 -c "print(f'{$both/$ours*100:.0f} %')") of their throughput | $(ratio "$both" "$ours") |")
+rm -rf "${WORK:?}"/*
 
 if [ -n "${OMNI_TEST_IMAGE:-}" ] && docker version >/dev/null 2>&1; then
   echo "== container run: echo_test with --runner docker vs docker run --rm" >&2

@@ -346,9 +346,15 @@ impl Pipeline<'_> {
                 .guard(crate::stage::stage(&spec, &inputs, workdir)),
         )?;
         let checksums = self.contract.input_checksums;
-        let inputs = self.on_worker("hashing", |stop| {
-            crate::runtime::runtimeify(&spec, &staged, checksums, stop)
-        })?;
+        // Only Files are read (hashed); without any, no worker is needed.
+        let reads_files = staged.values().any(|v| !v.paths().is_empty());
+        let inputs = if reads_files {
+            self.on_worker("hashing", |stop| {
+                crate::runtime::runtimeify(&spec, &staged, checksums, stop)
+            })?
+        } else {
+            crate::runtime::runtimeify(&spec, &staged, checksums, &AtomicBool::new(false))?
+        };
         self.results.inputs = inputs.clone();
         let digest = crate::results::inputs_digest(&inputs);
         self.results.inputs_digest = Some(digest.clone());
@@ -492,10 +498,27 @@ impl Pipeline<'_> {
     fn collect(&mut self, spec: &Spec, logs: &Logs, partial: bool) -> Result<Outputs, Error> {
         let checksums = self.contract.result.is_none();
         let workdir = self.workdir;
-        self.on_worker("collecting", |stop| {
-            crate::collect::collect(spec, workdir, logs, checksums, partial, stop)
-        })?
-        .ok_or_else(|| Error::Internal("collection stopped".into()))
+        // Value outputs are small reads; only File and Directory outputs
+        // (hashed here) need a worker the run can stop.
+        let reads_files = spec
+            .outputs
+            .values()
+            .any(|o| !matches!(o.kind, crate::spec::OutputKind::Value { .. }));
+        let collected = if reads_files {
+            self.on_worker("collecting", |stop| {
+                crate::collect::collect(spec, workdir, logs, checksums, partial, stop)
+            })?
+        } else {
+            crate::collect::collect(
+                spec,
+                workdir,
+                logs,
+                checksums,
+                partial,
+                &AtomicBool::new(false),
+            )?
+        };
+        collected.ok_or_else(|| Error::Internal("collection stopped".into()))
     }
 
     /// Runs long file work (hashing) on a worker thread, so that a signal

@@ -38,7 +38,7 @@ const RANGE: u64 = 8 << 20;
 const RANGES_AT_ONCE: usize = 4;
 
 /// The memory all uploads of a process may hold in buffered parts, in
-/// MiB: `OMNI_UPLOAD_BUFFER_MIB`, default 24 (three 8 MiB parts in flight
+/// MiB: `OMNI_UPLOAD_BUFFER_MIB`, default 32 (four 8 MiB parts in flight
 /// at once, shared by every upload), at least one part's worth.
 fn budget_mib() -> u32 {
     static MIB: std::sync::OnceLock<u32> = std::sync::OnceLock::new();
@@ -47,7 +47,7 @@ fn budget_mib() -> u32 {
             .ok()
             .and_then(|v| v.trim().parse().ok())
             .filter(|&n: &u32| n >= 8)
-            .unwrap_or(24)
+            .unwrap_or(32)
     })
 }
 
