@@ -25,7 +25,8 @@ fuzz_target!(|data: &[u8]| {
         base_dir: std::path::Path::new("/"),
     };
     if let Ok(values) = inputs::validate(spec(), &doc, paths) {
-        let _ = omni_launch::runtime::runtimeify(spec(), &values);
+        let stop = std::sync::atomic::AtomicBool::new(false);
+        let _ = omni_launch::runtime::runtimeify(spec(), &values, false, &stop);
     }
     let _ = inputs::resources(spec(), &doc);
 });
