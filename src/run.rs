@@ -189,13 +189,11 @@ pub fn run(req: RunRequest, env: &dyn Env) -> RunOutput {
                 replace,
                 sign: contract.sign_key.as_ref(),
             };
-            match storing.store(&mut results, error.as_ref()) {
-                Ok(()) => true,
-                Err(err) => {
-                    error = Some(err);
-                    false
-                }
+            let stored = storing.store(&mut results, error.as_ref());
+            if let Some(err) = stored.error {
+                error = Some(err);
             }
+            stored.results
         }
         (Some(target), None) => {
             results.finish(error.as_ref(), None, started);

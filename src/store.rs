@@ -12,6 +12,7 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use futures::StreamExt;
+use nix::sys::signal::Signal;
 
 use crate::collect::Output;
 use crate::error::{Error, Fault};
@@ -58,6 +59,14 @@ pub async fn prior(target: &ResultTarget) -> Result<Option<Prior>, Error> {
     }))
 }
 
+/// How a store pass ended.
+pub struct Stored {
+    /// results.json is at the target (even when `error` says something
+    /// else could not be stored).
+    pub results: bool,
+    pub error: Option<Error>,
+}
+
 /// What a store pass needs besides the results.
 pub struct Storing<'a> {
     pub target: &'a ResultTarget,
@@ -76,17 +85,24 @@ pub struct Storing<'a> {
 
 impl Storing<'_> {
     /// Stores a run that ended with `error` (or none): outputs only after a
-    /// success, then results.json. `results` are finished either way. An
-    /// `Err` is what the storing itself ran into, which then ends the run;
+    /// success, then results.json. `results` are finished either way. The
+    /// error is what the storing itself ran into, which then ends the run;
     /// the run's own error is kept in results.json as its `previous`.
-    pub fn store(&mut self, results: &mut Results, error: Option<&Error>) -> Result<(), Error> {
+    pub fn store(&mut self, results: &mut Results, error: Option<&Error>) -> Stored {
         let store = match Store::open(&self.target.uri) {
             Ok(store) => store,
             Err(err) => {
                 results.finish(Some(&err), error, self.started);
-                return Err(err);
+                return Stored {
+                    results: false,
+                    error: Some(err),
+                };
             }
         };
+        // A stop, or a tool ended by a shutdown signal: that signal most
+        // likely came to the whole job (scancel, docker stop, an evicted
+        // pod) and reaches the launcher next, so what is left to store gets
+        // the grace period instead of being cut short by it.
         let mut stopped = matches!(
             error,
             Some(
@@ -95,6 +111,12 @@ impl Storing<'_> {
                     ..
                 } | Error::Timeout(_)
             )
+        ) || matches!(
+            error,
+            Some(Error::Signalled { signal, by_launcher: false })
+                if [Signal::SIGTERM, Signal::SIGINT, Signal::SIGHUP, Signal::SIGQUIT]
+                    .iter()
+                    .any(|s| *s as i32 == *signal)
         );
         let mut failure = None;
         if (error.is_none() || results.partial)
@@ -132,7 +154,10 @@ impl Storing<'_> {
             },
         ) = failure
         {
-            return Err(failure);
+            return Stored {
+                results: false,
+                error: Some(failure),
+            };
         }
         let body = results.to_json().into_bytes();
         let put = store.put_bytes_replacing(
@@ -170,12 +195,17 @@ impl Storing<'_> {
             (put, _) => put,
         };
         match (put, failure) {
-            (Ok(()), None) => Ok(()),
-            (Ok(()), Some(failure)) => Err(failure),
+            (Ok(()), failure) => Stored {
+                results: true,
+                error: failure,
+            },
             (Err(err), failure) => {
                 let failure = failure.unwrap_or(err);
                 results.finish(Some(&failure), error, self.started);
-                Err(failure)
+                Stored {
+                    results: false,
+                    error: Some(failure),
+                }
             }
         }
     }

@@ -892,3 +892,40 @@ fn values_are_quoted_for_the_place_they_land_in() {
         ran.message()
     );
 }
+
+/// A job-wide SIGTERM (scancel, docker stop) reaches the tool and the
+/// launcher at once. When the tool's death was seen first, the launcher's
+/// own SIGTERM cut the storing short (the tool's stderr neither stored nor
+/// named) and a stored results.json was reported as not stored. Which one
+/// comes first cannot be forced here (the Slurm test's scancel hits both);
+/// this checks the tool's side: a tool ended by SIGTERM has everything
+/// stored.
+#[test]
+fn a_sigterm_to_the_whole_job_still_stores_everything() {
+    let dir = workdir();
+    let spec = dir.path().join("job_term.yaml");
+    // The tool ends itself and its launcher in one call, as Slurm does.
+    std::fs::write(
+        &spec,
+        "id: job_term\ncommand: echo said-before >&2; kill -TERM $$ $PPID; sleep 5\noutputs: {}\n",
+    )
+    .unwrap();
+    let store = workdir();
+    let ran = Test::run(&["--spec", spec.to_str().unwrap()])
+        .arg("--result-uri")
+        .arg(format!("file://{}", store.path().display()))
+        .code(143)
+        .stderr_has("results stored at")
+        .go();
+    let results = ran.json();
+    assert_eq!(results["error"]["kind"], "signalled");
+    assert_eq!(
+        std::fs::read_to_string(store.path().join("logs/stderr")).unwrap(),
+        "said-before\n"
+    );
+    assert!(
+        results["logs"]["stderr"].is_string(),
+        "results.json names the stored stderr: {results}"
+    );
+    assert!(store.path().join("results.json").exists());
+}
