@@ -25,7 +25,12 @@ pub fn main() -> i32 {
         }
     };
     let result = match cli.command {
-        Command::Run(args) => return run_command(args.into()),
+        Command::Run(args) => {
+            return match args.try_into() {
+                Ok(request) => run_command(request),
+                Err(message) => report(&Error::Usage(message)),
+            };
+        }
         Command::Validate(args) => {
             let inputs = match args
                 .inputs
@@ -55,6 +60,7 @@ pub fn main() -> i32 {
         Command::New(args) => new_spec(args),
         Command::List(args) => return list(args),
         Command::Verify(args) => return verify(args),
+        Command::Export(crate::cli::ExportCommand::Snakemake(args)) => export_snakemake(args),
         Command::Completions(args) => {
             use clap::CommandFactory;
             let mut out = std::io::stdout().lock();
@@ -232,16 +238,48 @@ fn fetched(doc: contract::Document) -> Result<contract::Document, Error> {
 /// A spec named on the command line: a file when one is there, else a tool
 /// id looked up as a run would.
 fn spec_arg(arg: &str) -> Result<crate::spec::Spec, Error> {
+    crate::spec::load_for_run(&spec_ref(arg)?)
+}
+
+fn spec_ref(arg: &str) -> Result<contract::SpecRef, Error> {
     let path = std::path::Path::new(arg);
-    let spec = if path.exists() || !contract::valid_tool_id(arg) {
+    Ok(if path.exists() || !contract::valid_tool_id(arg) {
         contract::SpecRef::File(path.to_path_buf())
     } else {
         contract::SpecRef::Tool {
             dir: contract::specs_dir(None, &ProcessEnv)?,
             id: arg.to_string(),
         }
-    };
-    crate::spec::load_for_run(&spec)
+    })
+}
+
+/// `export snakemake`: the rules on stdout.
+fn export_snakemake(args: crate::cli::ExportSnakemakeArgs) -> Result<(), Error> {
+    use crate::export::{Reference, Tool};
+    use crate::spec::builtin::{Found, find};
+    let mut tools = Vec::new();
+    for arg in &args.specs {
+        let spec_ref = spec_ref(arg)?;
+        let reference = match find(&spec_ref) {
+            Some(Found::File(path)) => Reference::File(
+                path.to_str()
+                    .ok_or_else(|| {
+                        Error::Usage(format!("{}: a spec path must be UTF-8", path.display()))
+                    })?
+                    .to_string(),
+            ),
+            Some(Found::Builtin(id, _)) => Reference::Builtin(id.to_string()),
+            None => Reference::Builtin(arg.clone()),
+        };
+        let spec = crate::spec::load_for_run(&spec_ref)?;
+        tools.push(Tool { spec, reference });
+    }
+    let line = std::iter::once("omni-launch export snakemake".to_string())
+        .chain(args.specs.iter().map(|s| crate::template::shell_word(s)))
+        .collect::<Vec<_>>()
+        .join(" ");
+    print(&crate::export::snakemake::rules(&tools, &line)?);
+    Ok(())
 }
 
 fn new_spec(args: NewArgs) -> Result<(), Error> {

@@ -39,8 +39,26 @@ pub enum Command {
     /// Check a stored run: every output and log read again against results.json,
     /// and the signature (results.json.sig) with a public key.
     Verify(VerifyArgs),
+    /// Write specs as a workflow engine's rules (Snakemake), so that it fans
+    /// jobs out and schedules them (Slurm, Kubernetes, AWS Batch …).
+    #[command(subcommand)]
+    Export(ExportCommand),
     /// Print a shell completion script (bash, zsh, fish, elvish, powershell).
     Completions(CompletionsArgs),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ExportCommand {
+    /// One Snakemake rule per spec, for a Snakefile to `include:`; its
+    /// jobs run `omni-launch run` and store to file:// under results/.
+    Snakemake(ExportSnakemakeArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct ExportSnakemakeArgs {
+    /// Spec files, or ids of tools in the specs directory or built in.
+    #[arg(required = true, value_name = "SPEC")]
+    pub specs: Vec<String>,
 }
 
 #[derive(Debug, Args)]
@@ -68,6 +86,10 @@ pub struct RunArgs {
     /// Inputs as JSON, @file or - for stdin (default: $INPUTS_JSON).
     #[arg(long, value_name = "JSON")]
     pub inputs: Option<String>,
+    /// Inputs from line N (from 1) of a JSON Lines file: one job of many,
+    /// e.g. `--inputs-line "$SLURM_ARRAY_TASK_ID" jobs.jsonl`.
+    #[arg(long, num_args = 2, value_names = ["N", "FILE"], conflicts_with = "inputs")]
+    pub inputs_line: Option<Vec<String>>,
     /// Resources as JSON, @file or - (default: $RESOURCES_JSON).
     #[arg(long, value_name = "JSON")]
     pub resources: Option<String>,
@@ -116,13 +138,25 @@ pub struct RunArgs {
     pub upload_on_failure: bool,
 }
 
-impl From<RunArgs> for RunRequest {
-    fn from(a: RunArgs) -> Self {
-        RunRequest {
+impl TryFrom<RunArgs> for RunRequest {
+    type Error = String;
+
+    fn try_from(a: RunArgs) -> Result<Self, String> {
+        let inputs_line = match a.inputs_line.as_deref() {
+            Some([n, file]) => Some((
+                n.parse::<u64>().map_err(|_| {
+                    format!("--inputs-line: the line number \"{n}\" is not a whole number")
+                })?,
+                PathBuf::from(file),
+            )),
+            _ => None,
+        };
+        Ok(RunRequest {
             spec: a.spec,
             tool_id: a.tool_id,
             specs_dir: a.specs_dir,
             inputs: a.inputs,
+            inputs_line,
             resources: a.resources,
             result_uri: a.result_uri,
             run_id: a.run_id,
@@ -136,7 +170,7 @@ impl From<RunArgs> for RunRequest {
             overwrite: a.overwrite,
             sign_key: a.sign_key,
             upload_on_failure: a.upload_on_failure,
-        }
+        })
     }
 }
 

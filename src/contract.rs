@@ -19,6 +19,8 @@ pub struct RunRequest {
     pub tool_id: Option<String>,
     pub specs_dir: Option<PathBuf>,
     pub inputs: Option<String>,
+    /// `--inputs-line N FILE`: line N (from 1) of a JSON Lines file.
+    pub inputs_line: Option<(u64, PathBuf)>,
     pub resources: Option<String>,
     pub result_uri: Option<String>,
     pub run_id: Option<String>,
@@ -368,6 +370,57 @@ pub fn read_document(arg: &str, flag: &str) -> Result<Document, Error> {
     given_document(arg.to_string(), flag)
 }
 
+/// Line `number` (from 1) of a JSON Lines file, as one document: one job
+/// of many, as a Slurm array task or a `parallel` slot picks it. Only the
+/// lines before it are read, each at most a document's size.
+pub fn read_line(path: &Path, number: u64) -> Result<Document, Error> {
+    use std::io::BufRead;
+    let cannot = |err: std::io::Error| {
+        Error::Usage(format!(
+            "cannot read --inputs-line file \"{}\": {err}",
+            path.display()
+        ))
+    };
+    if number == 0 {
+        return Err(Error::Usage(
+            "--inputs-line counts lines from 1, as sed and editors do".into(),
+        ));
+    }
+    let file = crate::files::open_regular(path).map_err(cannot)?;
+    let mut reader = std::io::BufReader::new(file);
+    let mut line = Vec::new();
+    for seen in 1..=number {
+        line.clear();
+        let read = std::io::Read::take(&mut reader, crate::files::MAX_DOCUMENT + 1)
+            .read_until(b'\n', &mut line)
+            .map_err(cannot)?;
+        if read == 0 {
+            return Err(Error::Usage(format!(
+                "--inputs-line {number}: \"{}\" has only {} line{}",
+                path.display(),
+                seen - 1,
+                if seen == 2 { "" } else { "s" }
+            )));
+        }
+        if line.len() as u64 > crate::files::MAX_DOCUMENT {
+            return Err(Error::Usage(format!(
+                "--inputs-line: line {seen} of \"{}\" is longer than {} MiB",
+                path.display(),
+                crate::files::MAX_DOCUMENT >> 20
+            )));
+        }
+    }
+    while matches!(line.last(), Some(b'\n' | b'\r')) {
+        line.pop();
+    }
+    Ok(Document {
+        source: format!("{} line {number}", path.display()),
+        bytes: line,
+        from_file: false,
+        remote: None,
+    })
+}
+
 impl Contract {
     pub fn read(req: RunRequest, env: &dyn Env) -> Result<Self, Error> {
         let tool_id = match req.tool_id {
@@ -407,9 +460,10 @@ impl Contract {
             }
             None => generate_run_id(),
         };
-        let inputs = match req.inputs {
-            Some(arg) => read_document(&arg, "--inputs")?,
-            None => given_document(
+        let inputs = match (req.inputs, req.inputs_line) {
+            (_, Some((line, path))) => read_line(&path, line)?,
+            (Some(arg), None) => read_document(&arg, "--inputs")?,
+            (None, None) => given_document(
                 env.var("INPUTS_JSON")?.unwrap_or_else(|| "{}".into()),
                 "INPUTS_JSON",
             )?,

@@ -17,6 +17,15 @@ pub const MAX_DOCUMENT: u64 = 64 << 20;
 
 /// Reads a whole regular file of at most `cap` bytes.
 pub fn read_regular(path: &Path, cap: u64) -> io::Result<Vec<u8>> {
+    let file = open_regular(path)?;
+    if file.metadata()?.len() > cap {
+        return Err(too_large(cap));
+    }
+    read_capped(file, cap)
+}
+
+/// Opens a regular file for reading; anything else is refused.
+pub fn open_regular(path: &Path) -> io::Result<std::fs::File> {
     let file = std::fs::OpenOptions::new()
         .read(true)
         .custom_flags(nix::fcntl::OFlag::O_NONBLOCK.bits())
@@ -30,10 +39,7 @@ pub fn read_regular(path: &Path, cap: u64) -> io::Result<Vec<u8>> {
         };
         return Err(io::Error::new(io::ErrorKind::InvalidInput, what));
     }
-    if meta.len() > cap {
-        return Err(too_large(cap));
-    }
-    read_capped(file, cap)
+    Ok(file)
 }
 
 /// Reads a stream to its end, refusing more than `cap` bytes.

@@ -21,6 +21,7 @@ mod diag;
 mod digest;
 mod error;
 mod exec;
+mod export;
 mod files;
 pub mod inputs;
 mod json;

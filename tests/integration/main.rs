@@ -19,3 +19,4 @@ mod stores;
 mod transfers;
 mod util;
 mod validate;
+mod workflows;
