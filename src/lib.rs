@@ -27,6 +27,7 @@ pub mod inputs;
 mod json;
 mod list;
 mod objects;
+mod progress;
 mod redact;
 mod render;
 mod results;

@@ -25,6 +25,7 @@ use crate::workdir;
 /// Downloads every remote input, several at once (the objects in flight
 /// are bounded by `objects`); returns the inputs with local `path`s.
 pub async fn stage(spec: &Spec, inputs: &Inputs, workdir: &Path) -> Result<Inputs, Error> {
+    let _progress = crate::progress::phase("staging inputs");
     let stores = Stores::default();
     let stores = &stores;
     let one = |name, value| stage_input(spec, stores, workdir, name, value);

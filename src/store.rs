@@ -268,6 +268,7 @@ impl Storing<'_> {
         workdir: &Workdir,
         results: &mut Results,
     ) -> Result<(), Error> {
+        let _progress = crate::progress::phase("storing outputs");
         let target = self.target;
         let mut jobs: Vec<(PathBuf, String)> = Vec::new();
         let mut files = Vec::new();

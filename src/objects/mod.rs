@@ -231,6 +231,7 @@ impl Store {
             .metadata()
             .map_err(|err| Error::io(format!("cannot read the output for {key}"), err))?
             .len();
+        crate::progress::expect(size);
         let mut file = Some(file);
         let part = config::choose_part(size, parts(), config::max_parts()).map_err(|why| {
             Error::Store {
@@ -270,6 +271,7 @@ impl Store {
                 () = cancel.cancelled() => Ok(None),
             };
             drop(permit);
+            crate::progress::advance(size);
             return done;
         }
         let opts = PutMultipartOptions {
@@ -322,10 +324,14 @@ impl Store {
                 continue;
             }
             hasher.update(&bytes);
+            let length = bytes.len() as u64;
             let sending = upload.put_part(bytes.into());
             in_flight.push(async move {
                 let sent = sending.await;
                 drop(permit);
+                if sent.is_ok() {
+                    crate::progress::advance(length);
+                }
                 sent
             });
         };
@@ -496,6 +502,7 @@ impl Store {
         let read_failed = |err| store_error("cannot read", &self.uri, key, Op::Read, err);
         let mut file = tokio::fs::File::create(local).await.map_err(write_failed)?;
         let size = result.meta.size;
+        crate::progress::expect(size);
         let version = result.meta.e_tag.clone();
         // A large object: this response gives its first range, the rest
         // comes in ranges fetched several at once, written in order.
@@ -512,6 +519,7 @@ impl Store {
             hasher.update(&chunk[..take]);
             file.write_all(&chunk[..take]).await.map_err(write_failed)?;
             written += take as u64;
+            crate::progress::advance(take as u64);
         }
         drop(stream);
         if written < size {
@@ -543,6 +551,7 @@ impl Store {
                 let bytes = bytes.map_err(read_failed)?;
                 hasher.update(&bytes);
                 file.write_all(&bytes).await.map_err(write_failed)?;
+                crate::progress::advance(bytes.len() as u64);
             }
         }
         file.flush().await.map_err(write_failed)?;

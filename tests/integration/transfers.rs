@@ -357,3 +357,90 @@ fn large_objects_and_large_folders_stage_whole_from_s3_and_azure() {
     let az = Azurite::new();
     staging_at_scale(az.env(&az.url), &az.uri("scale/"));
 }
+
+/// Runs `omni-launch ARGS…` on a pseudo-terminal (util-linux `script`);
+/// what the terminal showed.
+fn on_a_terminal(env: &[(&str, String)], args: &[&str]) -> String {
+    let line = std::iter::once(crate::util::BIN)
+        .chain(args.iter().copied())
+        .map(|a| format!("'{}'", a.replace('\'', r"'\''")))
+        .collect::<Vec<_>>()
+        .join(" ");
+    let output = std::process::Command::new("script")
+        .args([
+            "--quiet",
+            "--return",
+            "--command",
+            &format!("{line} >/dev/null"),
+        ])
+        .arg("/dev/null")
+        .current_dir(crate::util::root())
+        .envs(env.iter().map(|(k, v)| (*k, v.as_str())))
+        .stdin(std::process::Stdio::null())
+        .output()
+        .expect("script (util-linux) runs a command on a pseudo-terminal");
+    assert!(output.status.success(), "{output:?}");
+    String::from_utf8_lossy(&output.stdout).into_owned()
+}
+
+/// Transfers show their progress on a terminal, and only there: the bar
+/// while bytes move, one summary line when done; `OMNI_PROGRESS=never`
+/// and a stderr that is not a terminal keep the output as it was.
+#[test]
+#[ignore = "needs the test stores (. .ci/stores.sh); run with --run-ignored all"]
+fn transfers_show_progress_on_a_terminal_only() {
+    let s3 = S3::new();
+    let mut env = s3.env(&s3.endpoint);
+    // Shown at once, not after a second, so that a fast store shows it too.
+    env.push(("OMNI_PROGRESS_DELAY_MS", "0".into()));
+    let upload = |prefix: &str| {
+        vec![
+            "run".to_string(),
+            "--spec".into(),
+            "fixtures/specs/run/big_file.yaml".into(),
+            "--inputs".into(),
+            r#"{"mib": 12}"#.into(),
+            "--result-uri".into(),
+            s3.uri(prefix),
+        ]
+    };
+    let args = upload("shown/");
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let shown = on_a_terminal(&env, &args);
+    assert!(shown.contains("storing outputs ["), "{shown}");
+    assert!(
+        shown.contains("omni-launch: storing outputs done: 12.00 MiB in"),
+        "{shown}"
+    );
+    // Staging the same bytes back.
+    let location = s3.uri("shown/outputs/big/big.bin");
+    let inputs = format!(r#"{{"f": "{location}"}}"#);
+    let staged = on_a_terminal(
+        &env,
+        &[
+            "run",
+            "--spec",
+            "fixtures/specs/run/copy.yaml",
+            "--inputs",
+            &inputs,
+        ],
+    );
+    assert!(staged.contains("staging inputs ["), "{staged}");
+    assert!(
+        staged.contains("omni-launch: staging inputs done: 12.00 MiB in"),
+        "{staged}"
+    );
+
+    let mut never = env.clone();
+    never.push(("OMNI_PROGRESS", "never".into()));
+    let args = upload("never/");
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let quiet = on_a_terminal(&never, &args);
+    assert!(!quiet.contains("storing outputs"), "{quiet}");
+    assert!(quiet.contains("results stored at"), "{quiet}");
+
+    let args = upload("piped/");
+    let args: Vec<&str> = args[1..].iter().map(String::as_str).collect();
+    let ran = launch(&env, &args, 0);
+    assert!(!ran.stderr.contains("storing outputs"), "{}", ran.stderr);
+}
