@@ -115,6 +115,42 @@ PYEOF
   rows+=("| staging a 1 GiB input from moto (incl. sha1 + sha256), vs boto3 \`download_file\` (4 threads) | $(ms "$boto_big") | $(ms "$ours_big"), $(python3 -c "print(f'{$boto_big/$ours_big*100:.0f} %')") of boto3's throughput | $(ratio "$boto_big" "$ours_big") |")
   rows+=("| staging 1 GiB, peak RSS of the launcher | | $((rss / 1024)) MiB | |")
   rows+=("| staging a folder of 2,000 x 64 KiB from moto, vs boto3 in 8 threads | $(ms "$boto_many") | $(ms "$ours_many"), $(python3 -c "print(f'{$boto_many/$ours_many*100:.0f} %')") of boto3's throughput | $(ratio "$boto_many" "$ours_many") |")
+
+  echo "== 4 x 300 MiB outputs up, 4 x 256 MiB inputs down, vs boto3 with 4 files at once" >&2
+  mkdir -p "$TMP/four"
+  for i in 1 2 3 4; do head -c 300M /dev/urandom > "$TMP/four/part-$i.bin"; done
+  printf 'id: link_many\ninputs:\n  fs: {type: "File[]"}\ncommand: for f in {{ fs }}; do ln "$f" .; done\noutputs:\n  parts: {type: "File[]", glob: "*.bin"}\n' > "$TMP/link_many.yaml"
+  printf 'id: stage_many\ninputs:\n  fs: {type: "File[]"}\ncommand: "true"\noutputs: {}\n' > "$TMP/stage_many.yaml"
+  four=$(python3 -c "import json,sys; print(json.dumps({'fs': [f'{sys.argv[1]}/part-{i}.bin' for i in range(1, 5)]}))" "$TMP/four")
+  quarter=$(python3 -c "import json; print(json.dumps({'fs': [f's3://bench/quarter/q-{i}.bin' for i in range(1, 5)]}))")
+  for i in 1 2 3 4; do head -c 256M /dev/urandom > "$TMP/q.bin"; "$PY" bench/boto3_transfer.py upload "$OMNI_TEST_S3_ENDPOINT" bench "quarter/q-$i.bin" "$TMP/q.bin" >/dev/null; done
+  rm -f "$TMP/q.bin"
+  boto_up=999999; ours_up=999999; boto_down=999999; ours_down=999999; rss_up=0; rss_down=0
+  for round in 1 2; do
+    rm -rf "${WORK:?}"/* "$TMP/down4"
+    t=$("$PY" bench/boto3_transfer.py upload-each "$OMNI_TEST_S3_ENDPOINT" bench "boto4/$round/" "$TMP/four")
+    boto_up=$(python3 -c "print(min($boto_up, $t))")
+    start=$(date +%s.%N)
+    r=$(env "${s3env[@]}" /usr/bin/time -f %M "$BIN" run --spec "$TMP/link_many.yaml" --inputs "$four" \
+      --no-input-checksums --result-uri "s3://bench/omni4/$$-$round/" --workdir "$WORK" 2>&1 >/dev/null | tail -1)
+    end=$(date +%s.%N)
+    ours_up=$(python3 -c "print(min($ours_up, $end - $start))")
+    rss_up=$(( r > rss_up ? r : rss_up ))
+    t=$("$PY" bench/boto3_transfer.py download-each "$OMNI_TEST_S3_ENDPOINT" bench quarter/ "$TMP/down4")
+    boto_down=$(python3 -c "print(min($boto_down, $t))")
+    rm -rf "${WORK:?}"/*
+    start=$(date +%s.%N)
+    r=$(env "${s3env[@]}" /usr/bin/time -f %M "$BIN" run --spec "$TMP/stage_many.yaml" --inputs "$quarter" \
+      --workdir "$WORK" 2>&1 >/dev/null | tail -1)
+    end=$(date +%s.%N)
+    ours_down=$(python3 -c "print(min($ours_down, $end - $start))")
+    rss_down=$(( r > rss_down ? r : rss_down ))
+  done
+  rm -rf "$TMP/four" "$TMP/down4"
+  rows+=("| 4 x 300 MiB outputs to moto (run incl. sha1 + sha256), vs boto3 \`upload_file\` 4 at a time | $(ms "$boto_up") | $(ms "$ours_up"), $(python3 -c "print(f'{$boto_up/$ours_up*100:.0f} %')") of boto3's throughput | $(ratio "$boto_up" "$ours_up") |")
+  rows+=("| 4 x 300 MiB upload, peak RSS of the launcher | | $((rss_up / 1024)) MiB | |")
+  rows+=("| staging 4 x 256 MiB from moto (incl. sha1 + sha256), vs boto3 \`download_file\` 4 at a time | $(ms "$boto_down") | $(ms "$ours_down"), $(python3 -c "print(f'{$boto_down/$ours_down*100:.0f} %')") of boto3's throughput | $(ratio "$boto_down" "$ours_down") |")
+  rows+=("| staging 4 x 256 MiB, peak RSS of the launcher | | $((rss_down / 1024)) MiB | |")
 else
   echo "(upload benchmark skipped: OMNI_TEST_S3_ENDPOINT is not set; . .ci/stores.sh)" >&2
 fi

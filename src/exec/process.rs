@@ -8,9 +8,10 @@
 //! * when the tool's main process ends, whatever it left in its group is
 //!   killed, and so is any descendant that escaped the group (`setsid`):
 //!   the launcher is their subreaper, so they come back to it to be killed;
-//! * stdout and stderr are drained concurrently by two threads, each
-//!   writing to its file and to the launcher's stderr, so a full pipe never
-//!   blocks the tool and nothing is held in memory. After the tool is gone
+//! * stdout and stderr are drained concurrently by one thread, whichever
+//!   has data first, each to its file and to the launcher's stderr, so a
+//!   full pipe never blocks the tool and nothing is held in memory; the
+//!   tool's end is awaited on SIGCHLD, with no thread blocked in a wait. After the tool is gone
 //!   the drain is bounded: a pipe some stray process keeps open cannot hold
 //!   the run.
 
@@ -21,7 +22,7 @@ use std::sync::mpsc;
 use std::time::Duration;
 
 use nix::sys::signal::{Signal, kill, killpg};
-use nix::sys::wait::{WaitPidFlag, WaitStatus, waitpid};
+use nix::sys::wait::{Id, WaitPidFlag, WaitStatus, waitid, waitpid};
 use nix::unistd::Pid;
 use wait4::Wait4;
 
@@ -108,6 +109,9 @@ pub async fn run(
     // parents die, so that they can be killed too.
     let _ = nix::sys::prctl::set_child_subreaper(true);
 
+    // Watched before the tool starts, so that its end cannot be missed.
+    let mut sigchld = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::child())
+        .map_err(|err| Error::io("cannot handle SIGCHLD", err))?;
     let mut command = std::process::Command::new(program);
     command
         .args(args)
@@ -122,7 +126,6 @@ pub async fn run(
         .map_err(|source| spawn_error(program, source))?;
     let pgid = Pid::from_raw(i32::try_from(child.id()).unwrap_or(i32::MAX));
 
-    let (done_tx, done_rx) = mpsc::channel();
     let pipes = [
         child
             .stdout
@@ -133,19 +136,22 @@ pub async fn run(
             .take()
             .map(|p| File::from(std::os::fd::OwnedFd::from(p))),
     ];
-    for (pipe, file) in pipes.into_iter().zip([stdout_file, stderr_file]) {
-        let pipe = pipe.ok_or_else(|| Error::Internal("the tool's output is not piped".into()))?;
-        let done = done_tx.clone();
-        let secrets = job.secrets.clone();
-        std::thread::spawn(move || {
-            let _ = done.send(tee(pipe, file, &secrets));
-        });
-    }
-    drop(done_tx);
+    let [Some(out_pipe), Some(err_pipe)] = pipes else {
+        return Err(Error::Internal("the tool's output is not piped".into()));
+    };
+    let streams = [
+        Stream::new(out_pipe, stdout_file),
+        Stream::new(err_pipe, stderr_file),
+    ];
+    let (done_tx, done_rx) = mpsc::channel();
+    let secrets = job.secrets.clone();
+    std::thread::spawn(move || {
+        let _ = done_tx.send(tee(streams, &secrets));
+    });
 
-    let mut waiter = tokio::task::spawn_blocking(move || child.wait4());
+    let mut exited = std::pin::pin!(exited(pgid, &mut sigchld));
     let (waited, stopped) = tokio::select! {
-        waited = &mut waiter => (waited, None),
+        waited = &mut exited => (waited, None),
         why = interrupts.next() => {
             let signal = |sig: Signal| match &stopper {
                 Stopper::Group => {
@@ -153,11 +159,13 @@ pub async fn run(
                 }
                 Stopper::With(deliver) => deliver(sig),
             };
-            (stop(&signal, job.grace, &mut waiter).await, Some(why))
+            (stop(&signal, job.grace, &mut exited).await, Some(why))
         }
     };
-    let waited = waited
-        .map_err(|err| Error::Internal(format!("waiting for the tool failed: {err}")))?
+    waited.map_err(|err| Error::io("cannot wait for the tool", err.into()))?;
+    // It has exited: reaping it, with its resource usage, does not block.
+    let waited = child
+        .wait4()
         .map_err(|err| Error::io("cannot wait for the tool", err))?;
     // The main process is gone; nothing it started may outlive the run.
     let _ = killpg(pgid, Signal::SIGKILL);
@@ -183,20 +191,35 @@ pub async fn run(
     })
 }
 
-type Waited = Result<io::Result<wait4::ResUse>, tokio::task::JoinError>;
+/// Waits, without reaping it, until the process `pid` has exited: woken
+/// by SIGCHLD, so that no thread sits in a blocking wait.
+async fn exited(pid: Pid, sigchld: &mut tokio::signal::unix::Signal) -> nix::Result<()> {
+    loop {
+        match waitid(
+            Id::Pid(pid),
+            WaitPidFlag::WEXITED | WaitPidFlag::WNOHANG | WaitPidFlag::WNOWAIT,
+        ) {
+            Ok(WaitStatus::StillAlive) => {}
+            Ok(_) => return Ok(()),
+            Err(nix::errno::Errno::EINTR) => continue,
+            Err(err) => return Err(err),
+        }
+        sigchld.recv().await;
+    }
+}
 
 /// SIGTERM, then SIGKILL after the grace period.
 async fn stop(
     signal: &(dyn Fn(Signal) + Sync),
     grace: Duration,
-    waiter: &mut tokio::task::JoinHandle<io::Result<wait4::ResUse>>,
-) -> Waited {
+    exited: &mut (impl Future<Output = nix::Result<()>> + Unpin),
+) -> nix::Result<()> {
     signal(Signal::SIGTERM);
-    match tokio::time::timeout(grace, &mut *waiter).await {
-        Ok(waited) => waited,
+    match tokio::time::timeout(grace, &mut *exited).await {
+        Ok(done) => done,
         Err(_) => {
             signal(Signal::SIGKILL);
-            waiter.await
+            exited.await
         }
     }
 }
@@ -295,17 +318,12 @@ fn children_of(parent: u32) -> Vec<Pid> {
 
 /// Waits for both streams to reach their end, for at most `DRAIN`.
 fn drain(done: &mpsc::Receiver<io::Result<()>>) -> Result<(), Error> {
-    let deadline = std::time::Instant::now() + DRAIN;
-    for _ in 0..2 {
-        let left = deadline.saturating_duration_since(std::time::Instant::now());
-        match done.recv_timeout(left) {
-            Ok(Ok(())) => {}
-            Ok(Err(err)) => return Err(Error::io("cannot keep the tool's output", err)),
-            // A stray process still holds a pipe: stop waiting for it.
-            Err(_) => return Ok(()),
-        }
+    match done.recv_timeout(DRAIN) {
+        Ok(Ok(())) => Ok(()),
+        Ok(Err(err)) => Err(Error::io("cannot keep the tool's output", err)),
+        // A stray process still holds a pipe: stop waiting for it.
+        Err(_) => Ok(()),
     }
-    Ok(())
 }
 
 fn spawn_error(program: &str, source: io::Error) -> Error {
@@ -367,43 +385,96 @@ fn fits_the_kernel(argv: &[String], env: &[(String, String)]) -> Result<(), Erro
 /// With secrets, the echo goes line by line, each line masked whole (and
 /// written whole, so that the tool's two streams never cut into each
 /// other's lines); a line longer than `LONG_LINE` goes in pieces.
-fn tee(mut pipe: File, mut file: File, secrets: &crate::redact::Secrets) -> io::Result<()> {
+/// One of the tool's streams: its pipe, the file that keeps it, and the
+/// part of a line not echoed yet (only kept when secrets are masked).
+struct Stream {
+    pipe: File,
+    file: File,
+    line: Vec<u8>,
+    open: bool,
+}
+
+impl Stream {
+    fn new(pipe: File, file: File) -> Self {
+        Self {
+            pipe,
+            file,
+            line: Vec::new(),
+            open: true,
+        }
+    }
+}
+
+/// Copies both streams to their files and echoes them to the launcher's
+/// stderr as they come, from one thread: whichever pipe has data is read.
+/// With secrets, the echo goes by lines so that a secret split between two
+/// reads is still masked.
+fn tee(mut streams: [Stream; 2], secrets: &crate::redact::Secrets) -> io::Result<()> {
+    use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
+    use std::os::fd::AsFd;
     const LONG_LINE: usize = 64 * 1024;
     let mut buf = vec![0u8; 128 * 1024];
     let mut echo = true;
-    let mut line: Vec<u8> = Vec::new();
     let say = |bytes: &[u8], echo: &mut bool| {
         if *echo && io::stderr().lock().write_all(bytes).is_err() {
             *echo = false;
         }
     };
     loop {
-        let n = match pipe.read(&mut buf) {
-            Ok(0) => break,
-            Ok(n) => n,
-            Err(err) if err.kind() == io::ErrorKind::Interrupted => continue,
-            Err(err) => return Err(err),
-        };
-        file.write_all(&buf[..n])?;
-        if secrets.is_empty() {
-            say(&buf[..n], &mut echo);
-            continue;
+        let open: Vec<usize> = (0..2).filter(|&i| streams[i].open).collect();
+        if open.is_empty() {
+            break;
         }
-        line.extend_from_slice(&buf[..n]);
-        let complete = match line.iter().rposition(|&b| b == b'\n') {
-            Some(end) => end + 1,
-            None if line.len() > LONG_LINE => line.len(),
-            None => 0,
+        let ready: Vec<usize> = {
+            let mut fds: Vec<PollFd> = open
+                .iter()
+                .map(|&i| PollFd::new(streams[i].pipe.as_fd(), PollFlags::POLLIN))
+                .collect();
+            match poll(&mut fds, PollTimeout::NONE) {
+                Ok(_) => {}
+                Err(nix::errno::Errno::EINTR) => continue,
+                Err(err) => return Err(err.into()),
+            }
+            open.iter()
+                .zip(&fds)
+                .filter(|(_, fd)| fd.revents().is_some_and(|r| !r.is_empty()))
+                .map(|(&i, _)| i)
+                .collect()
         };
-        if complete > 0 {
-            say(&secrets.bytes(&line[..complete]), &mut echo);
-            line.drain(..complete);
+        for i in ready {
+            let stream = &mut streams[i];
+            let n = match stream.pipe.read(&mut buf) {
+                Ok(0) => {
+                    stream.open = false;
+                    if !stream.line.is_empty() {
+                        say(&secrets.bytes(&stream.line), &mut echo);
+                        stream.line.clear();
+                    }
+                    stream.file.flush()?;
+                    continue;
+                }
+                Ok(n) => n,
+                Err(err) if err.kind() == io::ErrorKind::Interrupted => continue,
+                Err(err) => return Err(err),
+            };
+            stream.file.write_all(&buf[..n])?;
+            if secrets.is_empty() {
+                say(&buf[..n], &mut echo);
+                continue;
+            }
+            stream.line.extend_from_slice(&buf[..n]);
+            let complete = match stream.line.iter().rposition(|&b| b == b'\n') {
+                Some(end) => end + 1,
+                None if stream.line.len() > LONG_LINE => stream.line.len(),
+                None => 0,
+            };
+            if complete > 0 {
+                say(&secrets.bytes(&stream.line[..complete]), &mut echo);
+                stream.line.drain(..complete);
+            }
         }
     }
-    if !line.is_empty() {
-        say(&secrets.bytes(&line), &mut echo);
-    }
-    file.flush()
+    Ok(())
 }
 
 fn round3(v: f64) -> f64 {
