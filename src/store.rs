@@ -59,6 +59,33 @@ pub async fn prior(target: &ResultTarget) -> Result<Option<Prior>, Error> {
     }))
 }
 
+/// Stores results.json, replacing only what `replace` allows, and an empty
+/// object in its place: no run's results are ever empty, so that is a
+/// placeholder (Snakemake creates a job's log file empty when the job
+/// ends before the launcher has stored it).
+async fn put_results(
+    store: &Store,
+    key: &str,
+    body: Vec<u8>,
+    replace: Replace,
+) -> Result<(), Error> {
+    let refused = match store
+        .put_bytes_replacing(key, body.clone(), "application/json", replace)
+        .await
+    {
+        Err(err) if crate::objects::is_conflict(&err) => err,
+        done => return done,
+    };
+    match store.get_versioned(key, 1).await {
+        Ok(Some((bytes, version))) if bytes.is_empty() => {
+            store
+                .put_bytes_replacing(key, body, "application/json", Replace::Exactly(version))
+                .await
+        }
+        _ => Err(refused),
+    }
+}
+
 /// How a store pass ended.
 pub struct Stored {
     /// results.json is at the target (even when `error` says something
@@ -160,12 +187,7 @@ impl Storing<'_> {
             };
         }
         let body = results.to_json().into_bytes();
-        let put = store.put_bytes_replacing(
-            &self.target.results_key,
-            body,
-            "application/json",
-            self.replace.clone(),
-        );
+        let put = put_results(&store, &self.target.results_key, body, self.replace.clone());
         let put = if stopped {
             // The run is over; results.json still gets its chance.
             self.runtime

@@ -36,6 +36,7 @@ import json as _omni_json
 import math as _omni_math
 import os as _omni_os
 import shlex as _omni_shlex
+import signal as _omni_signal
 import subprocess as _omni_subprocess
 import tempfile as _omni_tempfile
 import urllib.parse as _omni_url
@@ -201,7 +202,12 @@ class OmniRun:
         if not isinstance(error, _omni_subprocess.CalledProcessError):
             return False
         status = error.returncode
-        what = f"exit status {status}"
+        if status < 0:
+            # The job was ended (scancel, a time limit): the launcher may
+            # still be storing its results.json.
+            what = f"ended by {_omni_signal.Signals(-status).name}"
+        else:
+            what = f"exit status {status}"
         try:
             with open(self.results) as results:
                 failed = _omni_json.load(results).get("error") or {}

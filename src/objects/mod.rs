@@ -153,6 +153,15 @@ pub struct Version {
     local: Option<String>,
 }
 
+/// What a write refused by its condition says it was doing.
+const CONFLICT: &str = "will not replace";
+
+/// Whether a write was refused because the object was not the one its
+/// condition allowed to replace.
+pub fn is_conflict(err: &Error) -> bool {
+    matches!(err, Error::Store { what, .. } if *what == CONFLICT)
+}
+
 /// What a write may do to an object already there.
 #[derive(Clone, Debug)]
 pub enum Replace {
@@ -370,7 +379,7 @@ impl Store {
         replace: Replace,
     ) -> Result<(), Error> {
         let conflict = || Error::Store {
-            what: "will not replace",
+            what: CONFLICT,
             uri: self.uri.uri_of(key),
             fault: Fault::Permanent,
             detail: "another run wrote it since this one started".into(),

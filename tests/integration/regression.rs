@@ -929,3 +929,51 @@ fn a_sigterm_to_the_whole_job_still_stores_everything() {
     );
     assert!(store.path().join("results.json").exists());
 }
+
+/// Snakemake creates a job's log file empty when the job ends (scancel)
+/// before the launcher has stored its results.json there; the launcher
+/// then refused to replace it ("another run wrote it") and the results
+/// were lost. An empty results.json is no run's results: it is replaced.
+#[test]
+fn an_empty_results_json_at_the_target_is_replaced() {
+    let dir = workdir();
+    let store = workdir();
+    let spec = dir.path().join("placeholder.yaml");
+    std::fs::write(
+        &spec,
+        "id: placeholder\ninputs:\n  dir: {type: string}\n\
+         command: ': > {{ dir }}/results.json'\noutputs: {}\n",
+    )
+    .unwrap();
+    let inputs = serde_json::json!({"dir": store.path()}).to_string();
+    Test::run(&["--spec", spec.to_str().unwrap(), "--inputs", &inputs])
+        .arg("--result-uri")
+        .arg(format!("file://{}", store.path().display()))
+        .stderr_has("results stored at")
+        .go();
+    let stored: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(store.path().join("results.json")).unwrap())
+            .unwrap();
+    assert_eq!(stored["ok"], true, "{stored}");
+    // Results that are not empty stay another run's: still refused.
+    let other = workdir();
+    let spec = dir.path().join("writes.yaml");
+    std::fs::write(
+        &spec,
+        format!(
+            "id: writes\ncommand: \"echo '{{}}' > {}/results.json\"\noutputs: {{}}\n",
+            other.path().display()
+        ),
+    )
+    .unwrap();
+    let ran = Test::run(&["--spec", spec.to_str().unwrap()])
+        .arg("--result-uri")
+        .arg(format!("file://{}", other.path().display()))
+        .code(74)
+        .go();
+    assert!(
+        ran.stderr.contains("another run wrote it"),
+        "{}",
+        ran.stderr
+    );
+}

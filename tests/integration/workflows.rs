@@ -494,3 +494,92 @@ rule all:
     let run = json(job.join("results.json"));
     assert_eq!(run["resources"]["cpu"], 3, "{run}");
 }
+
+/// scancel of a job that Snakemake's Slurm executor submitted: the tool
+/// gets SIGTERM, results.json says `signalled` (Snakemake keeps it as the
+/// job's log, and had created it empty before the launcher stored it).
+#[test]
+#[ignore = "needs Snakemake and Slurm (. .ci/slurm.sh); run with --run-ignored all"]
+fn scancel_through_snakemakes_slurm_executor_leaves_results_json_signalled() {
+    let Some(snakemake) = snakemake() else { return };
+    if !slurm() {
+        return;
+    }
+    let dir = workdir();
+    std::fs::write(
+        dir.path().join("sleeper.yaml"),
+        "id: sleeper\ninputs:\n  secs: {type: int}\n\
+         command: echo started >&2; sleep {{ secs }}\noutputs: {}\n",
+    )
+    .unwrap();
+    let rules = Test::new(&["export", "snakemake", "sleeper.yaml"])
+        .current_dir(dir.path())
+        .go();
+    std::fs::write(dir.path().join("rules.smk"), rules.stdout).unwrap();
+    std::fs::write(
+        dir.path().join("Snakefile"),
+        "include: \"rules.smk\"\nOMNI_JOBS[\"sleeper\"] = {\"long\": {\"secs\": 300}}\n\
+         rule all:\n    input: \"results/sleeper/long/results.json\"\n",
+    )
+    .unwrap();
+    let workflow = Command::new(&snakemake)
+        .current_dir(dir.path())
+        .env("PATH", path_with_binary())
+        .args([
+            "--executor",
+            "slurm",
+            "--jobs",
+            "1",
+            "--slurm-status-command",
+            "squeue",
+            "--slurm-no-account",
+            "--slurm-init-seconds-before-status-checks",
+            "1",
+        ])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    // The job's Slurm log says when the tool has started.
+    let logs = dir.path().join(".snakemake/slurm_logs/rule_sleeper/long");
+    let deadline = Instant::now() + Duration::from_secs(120);
+    let job = loop {
+        let started = std::fs::read_dir(&logs).ok().and_then(|entries| {
+            entries.filter_map(Result::ok).find_map(|e| {
+                let text = std::fs::read_to_string(e.path()).ok()?;
+                text.contains("started")
+                    .then(|| e.path().file_stem()?.to_str().map(str::to_string))?
+            })
+        });
+        if let Some(job) = started {
+            break job;
+        }
+        assert!(Instant::now() < deadline, "the tool never started");
+        std::thread::sleep(Duration::from_millis(200));
+    };
+    let cancel = Command::new("scancel").arg(&job).output().unwrap();
+    assert!(cancel.status.success(), "{}", shown(&cancel));
+    let output = workflow.wait_with_output().unwrap();
+    assert!(!output.status.success(), "{}", shown(&output));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("CANCELLED"), "{}", shown(&output));
+    // The launcher stores within its grace period after the signal.
+    let path = dir.path().join("results/sleeper/long/results.json");
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let run = loop {
+        if let Ok(run) =
+            serde_json::from_str::<Value>(&std::fs::read_to_string(&path).unwrap_or_default())
+        {
+            break run;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "no results.json at {}",
+            path.display()
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    };
+    assert_eq!(run["error"]["kind"], "signalled", "{run}");
+    assert_eq!(run["exit_code"], 143);
+    assert_eq!(run["launcher"]["job"]["system"], "slurm");
+}
