@@ -265,9 +265,9 @@ fn rule(out: &mut String, tool: &Tool, name: &str) {
     if let Some(description) = &spec.description {
         let _ = writeln!(out, "    {}", py_str(description));
     }
-    out.push_str("    input:\n");
+    let mut inputs = String::new();
     if let Reference::File(path) = &tool.reference {
-        let _ = writeln!(out, "        {spec_key}={},", py_str(path));
+        let _ = writeln!(inputs, "        {spec_key}={},", py_str(path));
     }
     let mut files = Vec::new();
     let mut values = Vec::new();
@@ -278,7 +278,7 @@ fn rule(out: &mut String, tool: &Tool, name: &str) {
         if input.ty.base.is_path() {
             let many = if input.ty.array { ", many=True" } else { "" };
             let _ = writeln!(
-                out,
+                inputs,
                 "        {key}=omni_file({id}, {}{many}),",
                 py_str(&input.name)
             );
@@ -286,6 +286,10 @@ fn rule(out: &mut String, tool: &Tool, name: &str) {
         } else {
             values.push((input.name.as_str(), key.as_str()));
         }
+    }
+    if !inputs.is_empty() {
+        out.push_str("    input:\n");
+        out.push_str(&inputs);
     }
     out.push_str("    output:\n");
     for (output, key) in &outputs {

@@ -583,3 +583,20 @@ fn scancel_through_snakemakes_slurm_executor_leaves_results_json_signalled() {
     assert_eq!(run["exit_code"], 143);
     assert_eq!(run["launcher"]["job"]["system"], "slurm");
 }
+
+/// A built-in spec is named by its id: no spec file to depend on, and a
+/// rule without file inputs has no `input:` section at all.
+#[test]
+fn a_built_in_spec_exports_by_id() {
+    let dir = workdir();
+    let ran = Test::new(&["export", "snakemake", "echo_test"])
+        .current_dir(dir.path())
+        .go();
+    let rule = &ran.stdout[ran.stdout.find("\nrule echo_test:").unwrap()..];
+    assert!(rule.contains(r#"["echo_test"],"#), "{rule}");
+    assert!(!rule.contains("    input:"), "{rule}");
+    assert!(
+        ran.stdout
+            .contains("# echo_test 1.0.0 (built into omni-launch)")
+    );
+}
