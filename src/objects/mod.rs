@@ -34,8 +34,62 @@ use crate::uri::{Scheme, StoreUri};
 const RANGED_ABOVE: u64 = 32 << 20;
 /// The size of one range.
 const RANGE: u64 = 8 << 20;
-/// How many ranges of one object are in flight (and in memory) at once.
+/// How many ranges are in flight (and in memory) at once, in all.
 const RANGES_AT_ONCE: usize = 4;
+
+/// The range buffers of the whole process: `RANGES_AT_ONCE` ranges in
+/// flight, shared by the large objects being downloaded.
+static RANGE_SLOTS: tokio::sync::Semaphore = tokio::sync::Semaphore::const_new(RANGES_AT_ONCE);
+
+/// How many large objects are being downloaded.
+static LARGE: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+
+/// One large object being downloaded, counted while it lives.
+struct Large(bool);
+
+impl Large {
+    fn count(large: bool) -> Self {
+        if large {
+            LARGE.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        }
+        Self(large)
+    }
+
+    /// The other large objects being downloaded now.
+    fn others(&self) -> usize {
+        LARGE
+            .load(std::sync::atomic::Ordering::SeqCst)
+            .saturating_sub(usize::from(self.0))
+    }
+}
+
+impl Drop for Large {
+    fn drop(&mut self) {
+        if self.0 {
+            LARGE.fetch_sub(1, std::sync::atomic::Ordering::SeqCst);
+        }
+    }
+}
+
+/// This object's share of the range buffers: at least one (waited for),
+/// all of them when it is alone, an even share otherwise. Held until it is
+/// downloaded; holding one is enough to make progress, so no object waits
+/// on another's.
+async fn range_slots(others: usize) -> Result<Vec<tokio::sync::SemaphorePermit<'static>>, Error> {
+    let first = RANGE_SLOTS
+        .acquire()
+        .await
+        .map_err(|_| Error::Internal("the download buffers are gone".into()))?;
+    let share = (RANGES_AT_ONCE / (others + 1)).max(1);
+    let mut slots = vec![first];
+    while slots.len() < share {
+        match RANGE_SLOTS.try_acquire() {
+            Ok(slot) => slots.push(slot),
+            Err(_) => break,
+        }
+    }
+    Ok(slots)
+}
 
 /// The memory all uploads of a process may hold in buffered parts, in
 /// MiB: `OMNI_UPLOAD_BUFFER_MIB`, default 32 (four 8 MiB parts in flight
@@ -516,6 +570,9 @@ impl Store {
         // A large object: this response gives its first range, the rest
         // comes in ranges fetched several at once, written in order.
         let first = if size > RANGED_ABOVE { RANGE } else { size };
+        // Counted from its first response, so that the large objects
+        // staged together know of each other when their ranges start.
+        let large = Large::count(size > RANGED_ABOVE);
         let mut stream = result.into_stream();
         let mut hasher = Hasher::default();
         let mut written = 0u64;
@@ -532,13 +589,10 @@ impl Store {
         }
         drop(stream);
         if written < size {
-            // One large object at a time takes the range buffers, so that
-            // memory stays bounded however many are staged together.
-            static RANGED: tokio::sync::Semaphore = tokio::sync::Semaphore::const_new(1);
-            let _turn = RANGED
-                .acquire()
-                .await
-                .map_err(|_| Error::Internal("the download turns are gone".into()))?;
+            // The range buffers are shared by the large objects staged
+            // together, so that memory stays bounded however many there
+            // are: one alone takes them all, several split them.
+            let slots = range_slots(large.others()).await?;
             let location = self.key(key)?;
             let ranges: Vec<std::ops::Range<u64>> = (written..size)
                 .step_by(usize::try_from(RANGE).unwrap_or(usize::MAX))
@@ -555,7 +609,7 @@ impl Store {
                 let location = location.clone();
                 async move { store.get_opts(&location, opts).await?.bytes().await }
             });
-            let mut ordered = futures::stream::iter(fetches).buffered(RANGES_AT_ONCE);
+            let mut ordered = futures::stream::iter(fetches).buffered(slots.len());
             while let Some(bytes) = ordered.next().await {
                 let bytes = bytes.map_err(read_failed)?;
                 hasher.update(&bytes);
