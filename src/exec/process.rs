@@ -413,7 +413,10 @@ fn tee(mut streams: [Stream; 2], secrets: &crate::redact::Secrets) -> io::Result
     use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
     use std::os::fd::AsFd;
     const LONG_LINE: usize = 64 * 1024;
-    let mut buf = vec![0u8; 128 * 1024];
+    // Small at first (most tools say little, and every page of it costs a
+    // fault at start), doubled whenever a read fills it.
+    const MAX_READ: usize = 128 * 1024;
+    let mut buf = vec![0u8; 8 * 1024];
     let mut echo = true;
     let say = |bytes: &[u8], echo: &mut bool| {
         if *echo && io::stderr().lock().write_all(bytes).is_err() {
@@ -458,6 +461,9 @@ fn tee(mut streams: [Stream; 2], secrets: &crate::redact::Secrets) -> io::Result
                 Err(err) => return Err(err),
             };
             stream.file.write_all(&buf[..n])?;
+            if n == buf.len() && buf.len() < MAX_READ {
+                buf.resize(buf.len() * 2, 0);
+            }
             if secrets.is_empty() {
                 say(&buf[..n], &mut echo);
                 continue;
