@@ -212,6 +212,12 @@ pub fn run(req: RunRequest, env: &dyn Env) -> RunOutput {
     };
 
     let mut notes = match workdir {
+        // Refused before anything ran: there is nothing to keep, and the
+        // error says all there is to say.
+        Some(workdir) if matches!(error, Some(Error::ResultsExist(_))) => {
+            workdir.remove();
+            Vec::new()
+        }
         Some(workdir) => keep_or_clean(workdir, &contract, &results, stored, error.is_none()),
         None if stored => vec![format!(
             "results stored at {}",

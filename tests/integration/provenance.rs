@@ -513,6 +513,18 @@ fn another_jobs_results_are_never_replaced_unasked() {
     assert_eq!(std::fs::read_to_string(&stored).unwrap(), before);
     let message = redact(&ran.message(), &[store.path()]);
     insta::assert_snapshot!("results_of_another_job", message);
+    // Nothing ran, so nothing is kept, and storing is not said to fail.
+    assert!(
+        !ran.stderr.contains("could not be stored"),
+        "{}",
+        ran.stderr
+    );
+    assert!(
+        !ran.stderr.contains("work directory kept"),
+        "{}",
+        ran.stderr
+    );
+    assert!(!ran.workdir().exists(), "{}", ran.workdir().display());
 
     // Another tool: refused too.
     let ran = Test::run(&[
