@@ -85,6 +85,9 @@ pub enum Fault {
     /// A key the launcher cannot use (empty or `..` segments, control
     /// characters).
     InvalidKey,
+    /// A conditional write was refused: the object is not the one it was
+    /// allowed to replace.
+    Conflict,
 }
 
 #[derive(Debug, thiserror::Error)]

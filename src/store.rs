@@ -73,7 +73,12 @@ async fn put_results(
         .put_bytes_replacing(key, body.clone(), "application/json", replace)
         .await
     {
-        Err(err) if crate::objects::is_conflict(&err) => err,
+        Err(
+            err @ Error::Store {
+                fault: Fault::Conflict,
+                ..
+            },
+        ) => err,
         done => return done,
     };
     match store.get_versioned(key, 1).await {

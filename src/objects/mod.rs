@@ -207,15 +207,6 @@ pub struct Version {
     local: Option<String>,
 }
 
-/// What a write refused by its condition says it was doing.
-const CONFLICT: &str = "will not replace";
-
-/// Whether a write was refused because the object was not the one its
-/// condition allowed to replace.
-pub fn is_conflict(err: &Error) -> bool {
-    matches!(err, Error::Store { what, .. } if *what == CONFLICT)
-}
-
 /// What a write may do to an object already there.
 #[derive(Clone, Debug)]
 pub enum Replace {
@@ -433,9 +424,9 @@ impl Store {
         replace: Replace,
     ) -> Result<(), Error> {
         let conflict = || Error::Store {
-            what: CONFLICT,
+            what: "will not replace",
             uri: self.uri.uri_of(key),
-            fault: Fault::Permanent,
+            fault: Fault::Conflict,
             detail: "another run wrote it since this one started".into(),
             source: None,
         };
