@@ -99,15 +99,37 @@ fn example(dir: &Path) {
     std::fs::write(dir.join("rules.smk"), rules.stdout).unwrap();
 }
 
+/// snakemake in `dir`, with the binary under test on PATH.
+fn snakemake_in(program: &Path, dir: &Path, args: &[&str]) -> Command {
+    let mut cmd = Command::new(program);
+    cmd.current_dir(dir)
+        .env("PATH", path_with_binary())
+        .args(args);
+    cmd
+}
+
 /// Runs snakemake in `dir` with the binary under test on PATH.
 fn run_snakemake(program: &Path, dir: &Path, args: &[&str]) -> Output {
-    Command::new(program)
-        .current_dir(dir)
-        .env("PATH", path_with_binary())
-        .args(args)
-        .output()
-        .unwrap()
+    snakemake_in(program, dir, args).output().unwrap()
 }
+
+/// Snakemake's Slurm executor on the test cluster, which keeps no
+/// accounting: job states come from squeue.
+const ON_SLURM: &[&str] = &[
+    "--executor",
+    "slurm",
+    "--jobs",
+    "4",
+    "--slurm-status-command",
+    "squeue",
+    "--slurm-no-account",
+    "--slurm-init-seconds-before-status-checks",
+    "1",
+];
+
+/// A tool that says `started` on stderr, then sleeps.
+const SLEEPER: &str = "id: sleeper\ninputs:\n  secs: {type: int}\n\
+                       command: echo started >&2; sleep {{ secs }}\noutputs: {}\n";
 
 /// What the example leaves: every results.json a success, the hits of
 /// each query where its job stored them, the echo's text.
@@ -243,21 +265,7 @@ fn the_example_runs_on_slurm_through_snakemakes_executor() {
     }
     let dir = workdir();
     example(dir.path());
-    let output = run_snakemake(
-        &snakemake,
-        dir.path(),
-        &[
-            "--executor",
-            "slurm",
-            "--jobs",
-            "4",
-            "--slurm-status-command",
-            "squeue",
-            "--slurm-no-account",
-            "--slurm-init-seconds-before-status-checks",
-            "1",
-        ],
-    );
+    let output = run_snakemake(&snakemake, dir.path(), ON_SLURM);
     assert!(output.status.success(), "{}", shown(&output));
     let echo = check_example(dir.path());
     assert_eq!(echo["launcher"]["job"]["system"], "slurm", "{echo}");
@@ -367,12 +375,7 @@ fn scancel_reaches_the_tool_and_results_json_says_signalled() {
         return;
     }
     let dir = workdir();
-    std::fs::write(
-        dir.path().join("sleeper.yaml"),
-        "id: sleeper\ninputs:\n  secs: {type: int}\n\
-         command: echo started >&2; sleep {{ secs }}\noutputs: {}\n",
-    )
-    .unwrap();
+    std::fs::write(dir.path().join("sleeper.yaml"), SLEEPER).unwrap();
     std::fs::write(dir.path().join("jobs.jsonl"), "{\"secs\": 300}\n").unwrap();
     let job = sbatch_array(dir.path(), "1", &["sleeper.yaml", "jobs.jsonl", "results"]);
     let log = dir.path().join(format!("slurm-{job}_1.out"));
@@ -506,12 +509,7 @@ fn scancel_through_snakemakes_slurm_executor_leaves_results_json_signalled() {
         return;
     }
     let dir = workdir();
-    std::fs::write(
-        dir.path().join("sleeper.yaml"),
-        "id: sleeper\ninputs:\n  secs: {type: int}\n\
-         command: echo started >&2; sleep {{ secs }}\noutputs: {}\n",
-    )
-    .unwrap();
+    std::fs::write(dir.path().join("sleeper.yaml"), SLEEPER).unwrap();
     let rules = Test::new(&["export", "snakemake", "sleeper.yaml"])
         .current_dir(dir.path())
         .go();
@@ -522,20 +520,7 @@ fn scancel_through_snakemakes_slurm_executor_leaves_results_json_signalled() {
          rule all:\n    input: \"results/sleeper/long/results.json\"\n",
     )
     .unwrap();
-    let workflow = Command::new(&snakemake)
-        .current_dir(dir.path())
-        .env("PATH", path_with_binary())
-        .args([
-            "--executor",
-            "slurm",
-            "--jobs",
-            "1",
-            "--slurm-status-command",
-            "squeue",
-            "--slurm-no-account",
-            "--slurm-init-seconds-before-status-checks",
-            "1",
-        ])
+    let workflow = snakemake_in(&snakemake, dir.path(), ON_SLURM)
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::piped())
         .spawn()
