@@ -3,8 +3,7 @@
 //! .ci/containers.sh, which exports the variables these tests read), and
 //! the top-level Dockerfile's image.
 //!
-//! Every runner test runs once per engine. The podman ones report
-//! themselves skipped where podman is not installed.
+//! Every runner test runs once per engine.
 
 use std::os::unix::fs::MetadataExt;
 use std::path::Path;
@@ -28,13 +27,12 @@ impl Engine {
         Self::new("docker")
     }
 
-    /// Podman, where it is installed.
-    fn podman() -> Option<Self> {
-        if which::which("podman").is_err() {
-            eprintln!("SKIPPED: podman is not installed (apt-get install podman catatonit)");
-            return None;
-        }
-        Some(Self::new("podman"))
+    fn podman() -> Self {
+        assert!(
+            which::which("podman").is_ok(),
+            "podman is needed: `. .ci/containers.sh` installs it (apt-get install podman catatonit)"
+        );
+        Self::new("podman")
     }
 
     fn new(name: &'static str) -> Self {
@@ -146,9 +144,7 @@ macro_rules! for_each_engine {
                 #[test]
                 #[ignore = "needs podman and the test images (. .ci/containers.sh); run with --run-ignored all"]
                 fn $test() {
-                    if let Some(engine) = super::Engine::podman() {
-                        super::$test(&engine);
-                    }
+                    super::$test(&super::Engine::podman());
                 }
             )*
         }

@@ -1,9 +1,9 @@
 //! Beyond one machine: `export snakemake` rules run by the real Snakemake
 //! (local executor, and the Slurm executor), and examples/slurm's job array
 //! on a real one-node Slurm cluster (. .ci/slurm.sh starts one on
-//! 127.0.0.1). Reported as skipped by a plain `cargo nextest run`; with
-//! `--run-ignored all` they need Snakemake and Slurm, required under
-//! CI=true, skipped with a message elsewhere.
+//! 127.0.0.1). Reported as skipped by a plain `cargo nextest run`; run
+//! with `--run-ignored all`, they fail when Snakemake or Slurm is missing,
+//! never pass without them.
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
@@ -13,38 +13,25 @@ use serde_json::Value;
 
 use crate::util::{BIN, Test, root, workdir};
 
-/// Whether the machine lacks what a test needs: fatal under CI=true.
-fn absent(what: &str, how: &str) -> bool {
-    assert!(
-        std::env::var("CI").as_deref() != Ok("true"),
-        "CI=true: {what} is required ({how})"
-    );
-    eprintln!("SKIPPED: {what} is not available ({how})");
-    true
-}
-
 /// The snakemake program: $OMNI_TEST_SNAKEMAKE, else one on PATH.
-fn snakemake() -> Option<PathBuf> {
-    let found = std::env::var_os("OMNI_TEST_SNAKEMAKE")
+fn snakemake() -> PathBuf {
+    std::env::var_os("OMNI_TEST_SNAKEMAKE")
         .map(PathBuf::from)
-        .or_else(|| which::which("snakemake").ok());
-    match found {
-        Some(path) => Some(path),
-        None => {
-            absent("Snakemake", ". .ci/slurm.sh installs it");
-            None
-        }
-    }
+        .or_else(|| which::which("snakemake").ok())
+        .expect("Snakemake is needed: `. .ci/slurm.sh` installs it and sets OMNI_TEST_SNAKEMAKE")
 }
 
-/// Whether the test cluster answers.
-fn slurm() -> bool {
+/// Fails unless the test cluster answers.
+fn require_slurm() {
     let up = std::env::var("OMNI_TEST_SLURM").is_ok()
         && Command::new("sinfo")
             .arg("--noheader")
             .output()
             .is_ok_and(|o| o.status.success());
-    up || !absent("a Slurm cluster", ". .ci/slurm.sh starts one as root")
+    assert!(
+        up,
+        "a Slurm cluster is needed: `. .ci/slurm.sh` starts one (as root) and sets OMNI_TEST_SLURM"
+    );
 }
 
 /// PATH with the binary under test first.
@@ -189,7 +176,7 @@ fn the_committed_example_rules_are_what_export_writes() {
 #[test]
 #[ignore = "needs Snakemake and ncbi-blast+ (. .ci/slurm.sh); run with --run-ignored all"]
 fn snakemake_runs_makeblastdb_once_and_blastn_for_every_query() {
-    let Some(snakemake) = snakemake() else { return };
+    let snakemake = snakemake();
     let dir = workdir();
     example(dir.path());
     let output = run_snakemake(&snakemake, dir.path(), &["--cores", "2"]);
@@ -211,7 +198,7 @@ fn snakemake_runs_makeblastdb_once_and_blastn_for_every_query() {
 #[test]
 #[ignore = "needs Snakemake (. .ci/slurm.sh); run with --run-ignored all"]
 fn a_failing_job_fails_its_snakemake_job_and_keeps_its_results_json() {
-    let Some(snakemake) = snakemake() else { return };
+    let snakemake = snakemake();
     let dir = workdir();
     example(dir.path());
     // One good echo, one with an input the spec does not know.
@@ -259,10 +246,8 @@ fn a_failing_job_fails_its_snakemake_job_and_keeps_its_results_json() {
 #[test]
 #[ignore = "needs Snakemake, ncbi-blast+ and Slurm (. .ci/slurm.sh); run with --run-ignored all"]
 fn the_example_runs_on_slurm_through_snakemakes_executor() {
-    let Some(snakemake) = snakemake() else { return };
-    if !slurm() {
-        return;
-    }
+    let snakemake = snakemake();
+    require_slurm();
     let dir = workdir();
     example(dir.path());
     let output = run_snakemake(&snakemake, dir.path(), ON_SLURM);
@@ -322,9 +307,7 @@ fn task_exit_code(job: &str, task: u32) -> String {
 #[test]
 #[ignore = "needs Slurm (. .ci/slurm.sh); run with --run-ignored all"]
 fn an_sbatch_array_runs_one_job_per_line_of_inputs() {
-    if !slurm() {
-        return;
-    }
+    require_slurm();
     let dir = workdir();
     std::fs::write(
         dir.path().join("jobs.jsonl"),
@@ -371,9 +354,7 @@ fn an_sbatch_array_runs_one_job_per_line_of_inputs() {
 #[test]
 #[ignore = "needs Slurm (. .ci/slurm.sh); run with --run-ignored all"]
 fn scancel_reaches_the_tool_and_results_json_says_signalled() {
-    if !slurm() {
-        return;
-    }
+    require_slurm();
     let dir = workdir();
     std::fs::write(dir.path().join("sleeper.yaml"), SLEEPER).unwrap();
     std::fs::write(dir.path().join("jobs.jsonl"), "{\"secs\": 300}\n").unwrap();
@@ -431,7 +412,7 @@ fn export_refuses_two_specs_that_would_be_one_rule() {
 #[test]
 #[ignore = "needs Snakemake (. .ci/slurm.sh); run with --run-ignored all"]
 fn kept_names_secrets_and_every_output_kind_run_through_snakemake() {
-    let Some(snakemake) = snakemake() else { return };
+    let snakemake = snakemake();
     let dir = workdir();
     let spec = root().join("fixtures/specs/export/names.yaml");
     let rules = Test::new(&["export", "snakemake", spec.to_str().unwrap()]).go();
@@ -504,10 +485,8 @@ rule all:
 #[test]
 #[ignore = "needs Snakemake and Slurm (. .ci/slurm.sh); run with --run-ignored all"]
 fn scancel_through_snakemakes_slurm_executor_leaves_results_json_signalled() {
-    let Some(snakemake) = snakemake() else { return };
-    if !slurm() {
-        return;
-    }
+    let snakemake = snakemake();
+    require_slurm();
     let dir = workdir();
     std::fs::write(dir.path().join("sleeper.yaml"), SLEEPER).unwrap();
     let rules = Test::new(&["export", "snakemake", "sleeper.yaml"])
