@@ -15,8 +15,16 @@ use crate::diag::Format;
 use crate::error::{Error, code};
 use crate::run;
 
+/// The process's entry: prepares it, runs the command line and returns the
+/// exit code. A panic, which would be a bug, ends in the code of an
+/// internal error after its message, not in an abort.
+pub fn entry() -> i32 {
+    crate::startup::prepare();
+    std::panic::catch_unwind(main).unwrap_or(code::SOFTWARE)
+}
+
 /// Runs the command line and returns the process exit code.
-pub fn main() -> i32 {
+fn main() -> i32 {
     let cli = match Cli::try_parse() {
         Ok(cli) => cli,
         Err(err) => {

@@ -38,6 +38,7 @@ pub mod schema;
 mod sign;
 pub mod spec;
 mod stage;
+mod startup;
 mod store;
 mod suggest;
 pub mod template;
