@@ -291,7 +291,7 @@ pub fn generate_run_id() -> String {
     format!(
         "run-{}-{:06x}",
         chrono::Utc::now().format("%Y%m%dT%H%M%SZ"),
-        rand::random::<u32>() & 0xff_ffff
+        crate::files::random_u32() & 0xff_ffff
     )
 }
 

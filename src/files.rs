@@ -15,13 +15,31 @@ pub const MAX_SPEC: u64 = 4 << 20;
 /// The most an inputs or resources document may hold.
 pub const MAX_DOCUMENT: u64 = 64 << 20;
 
+/// 32 random bits for names that must not collide (temporary files, run
+/// ids). They come from the standard library's per-thread hash keys, which
+/// the kernel's random source seeds, so a run sets up no generator of its
+/// own.
+pub fn random_u32() -> u32 {
+    use std::hash::BuildHasher;
+    let bits = std::collections::hash_map::RandomState::new().hash_one(std::process::id());
+    (bits ^ (bits >> 32)) as u32
+}
+
 /// Reads a whole regular file of at most `cap` bytes.
 pub fn read_regular(path: &Path, cap: u64) -> io::Result<Vec<u8>> {
     let file = open_regular(path)?;
-    if file.metadata()?.len() > cap {
+    let len = file.metadata()?.len();
+    if len > cap {
         return Err(too_large(cap));
     }
-    read_capped(file, cap)
+    // Sized from the file, so that it is read in one call, not in a
+    // series of growing ones; a file that grows meanwhile is still capped.
+    let mut bytes = Vec::with_capacity(usize::try_from(len).unwrap_or(0).saturating_add(1));
+    file.take(cap + 1).read_to_end(&mut bytes)?;
+    if bytes.len() as u64 > cap {
+        return Err(too_large(cap));
+    }
+    Ok(bytes)
 }
 
 /// Opens a regular file for reading; anything else is refused.

@@ -238,7 +238,7 @@ impl Workdir {
 
     /// Writes results.json atomically: a temporary file, then a rename.
     pub fn write_results(&self, text: &str) -> io::Result<()> {
-        let temp = format!(".results.json.{:08x}", rand::random::<u32>());
+        let temp = format!(".results.json.{:08x}", crate::files::random_u32());
         let flags =
             OFlag::O_CREAT | OFlag::O_EXCL | OFlag::O_WRONLY | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC;
         let mut file = File::from(openat(

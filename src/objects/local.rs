@@ -21,7 +21,7 @@ fn temp_beside(target: &Path) -> PathBuf {
         .unwrap_or_default();
     target.with_file_name(format!(
         ".{name}.omni-launch-{:08x}.tmp",
-        rand::random::<u32>()
+        crate::files::random_u32()
     ))
 }
 
