@@ -63,6 +63,13 @@ impl Hasher {
     }
 }
 
+/// The digests of bytes in memory.
+pub fn of(bytes: &[u8]) -> Digests {
+    let mut hasher = Hasher::default();
+    hasher.update(bytes);
+    hasher.finish()
+}
+
 /// Hashes a reader to its end; `Ok(None)` when `stop` was set on the way.
 pub fn read(mut reader: impl Read, stop: Option<&AtomicBool>) -> std::io::Result<Option<Digests>> {
     let mut hasher = Hasher::default();

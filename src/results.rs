@@ -150,8 +150,7 @@ pub fn inputs_digest(inputs: &Inputs) -> String {
         .map(identity)
         .unwrap_or_default();
     let text = serde_json::to_string(&doc).unwrap_or_default();
-    let digests = crate::digest::read(text.as_bytes(), None).ok().flatten();
-    format!("sha256:{}", digests.map(|d| d.sha256).unwrap_or_default())
+    format!("sha256:{}", crate::digest::of(text.as_bytes()).sha256)
 }
 
 /// RFC 3339 UTC with milliseconds, as Batch logs show times.

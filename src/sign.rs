@@ -66,11 +66,7 @@ fn pem(text: &str, label: &str) -> Result<Vec<u8>, String> {
 
 /// The id of a public key: hex SHA-256 of its 32 raw bytes.
 fn key_id_of(public: &[u8]) -> String {
-    crate::digest::read(public, None)
-        .ok()
-        .flatten()
-        .map(|d| d.sha256)
-        .unwrap_or_default()
+    crate::digest::of(public).sha256
 }
 
 /// DSSE's pre-authentication encoding: what is actually signed.

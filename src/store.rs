@@ -410,11 +410,7 @@ fn statement(
 ) -> Vec<u8> {
     use serde_json::{Value, json};
     let body = results.to_json();
-    let sha256 = crate::digest::read(body.as_bytes(), None)
-        .ok()
-        .flatten()
-        .map(|d| d.sha256)
-        .unwrap_or_default();
+    let sha256 = crate::digest::of(body.as_bytes()).sha256;
     let doc: Value = serde_json::from_str(&body).unwrap_or_default();
     let mut subject = vec![json!({"name": results_uri, "digest": {"sha256": sha256}})];
     fn files(value: &Value, out: &mut Vec<Value>) {

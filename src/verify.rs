@@ -305,9 +305,5 @@ fn subjects(statement: &Value) -> BTreeMap<String, String> {
 }
 
 fn sha256(bytes: &[u8]) -> String {
-    crate::digest::read(bytes, None)
-        .ok()
-        .flatten()
-        .map(|d| d.sha256)
-        .unwrap_or_default()
+    crate::digest::of(bytes).sha256
 }
