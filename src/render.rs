@@ -91,7 +91,23 @@ pub fn render(
         .iter()
         .map(|(k, v)| (k.clone(), v.clone()))
         .collect();
-    let rendered = template::bounded(move || {
+    // Templates that can only copy their values render here when those
+    // copies stay well inside the budget; the others on a budgeted worker.
+    let sources = match &command {
+        Command::Shell(source) => std::slice::from_ref(source),
+        Command::Argv(sources) => sources.as_slice(),
+    };
+    let copies = sources
+        .iter()
+        .chain(env_templates.iter().map(|(_, source)| source))
+        .map(|source| template::copies_only(source))
+        .try_fold(0usize, |total, copies| Some(total.saturating_add(copies?)));
+    let inline = copies.is_some_and(|copies| {
+        // Quoting, escaping and splitting a string into characters make a
+        // value larger in memory, by a small factor.
+        copies.saturating_mul(json_size(inputs)).saturating_mul(32) < template::BUDGET
+    });
+    let work = move || {
         let command = match &command {
             Command::Shell(source) => template::shell(source, &ctx)
                 .map(Rendered::Shell)
@@ -107,7 +123,12 @@ pub fn render(
             env.push((name, value));
         }
         Ok(Plan { command, env })
-    });
+    };
+    let rendered = if inline {
+        Ok(work())
+    } else {
+        template::bounded(work)
+    };
     // Inputs were validated already, so a template that fails to render is
     // the spec's fault (a filter misused, an attribute that is not there).
     let problem = |path: &str, message: String| {
@@ -134,5 +155,24 @@ pub fn render(
         Err(template::Unfinished::Failed) => {
             Err(Error::Internal("the template renderer failed".into()))
         }
+    }
+}
+
+/// The size of a value as JSON, counted without writing it anywhere.
+fn json_size(value: &impl Serialize) -> usize {
+    struct Count(usize);
+    impl std::io::Write for Count {
+        fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+            self.0 += bytes.len();
+            Ok(bytes.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+    let mut count = Count(0);
+    match serde_json::to_writer(&mut count, value) {
+        Ok(()) => count.0,
+        Err(_) => usize::MAX,
     }
 }

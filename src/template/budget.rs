@@ -9,6 +9,11 @@
 //! allocator parks it for good instead of letting the allocation happen;
 //! the caller sees that and reports a clear error, and the run ends
 //! normally, with its results.json. Other threads are never counted.
+//!
+//! Most templates cannot grow that way: they copy values and their own text
+//! into the output, each a fixed number of times. `copies_only` recognises
+//! them, and they render on the caller's thread, which saves a run the
+//! worker's start.
 
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::cell::Cell;
@@ -129,6 +134,161 @@ pub fn bounded<R: Send + 'static>(
             Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => {
                 return Err(Unfinished::Failed);
             }
+        }
+    }
+}
+
+/// How many copies of the context a template can make at most, when all it
+/// can do is copy values and its own text into the output: then rendering
+/// it takes no more than about that many times the context's size, and
+/// needs no budget when that is small. `None` for anything that repeats or
+/// multiplies (loops, macros, `set`, calls of functions such as `range`,
+/// `*`, `**`, `%`, a filter outside a short list of those whose output is
+/// at most a fixed multiple of their input, `join` with a separator that is
+/// not a literal) and for a template that does not tokenize.
+pub fn copies_only(source: &str) -> Option<usize> {
+    use minijinja::machinery::{Token, tokenize};
+    use minijinja::syntax::SyntaxConfig;
+
+    /// Filters whose output is at most a fixed multiple of their input,
+    /// whatever their arguments.
+    const COPYING: &[&str] = &[
+        "abs",
+        "bool",
+        "capitalize",
+        "count",
+        "d",
+        "default",
+        "dictsort",
+        "e",
+        "escape",
+        "first",
+        "float",
+        "int",
+        "items",
+        "last",
+        "length",
+        "lines",
+        "list",
+        "lower",
+        "max",
+        "min",
+        "reverse",
+        "round",
+        "sort",
+        "split",
+        "string",
+        "sum",
+        "title",
+        "trim",
+        "unique",
+        "upper",
+        "urlencode",
+    ];
+
+    let mut tokens = Vec::new();
+    for token in tokenize(source, false, SyntaxConfig::default()) {
+        match token {
+            Ok((token, _)) => tokens.push(token),
+            Err(_) => return None,
+        }
+    }
+    let mut i = 0;
+    while let Some(token) = tokens.get(i) {
+        let before = i.checked_sub(1).and_then(|j| tokens.get(j));
+        let next = tokens.get(i + 1);
+        match token {
+            Token::Mul | Token::Pow | Token::Mod | Token::Assign => return None,
+            Token::BlockStart
+                if !matches!(next, Some(Token::Ident("if" | "elif" | "else" | "endif"))) =>
+            {
+                return None;
+            }
+            Token::Ident("join") if matches!(before, Some(Token::Pipe)) => {
+                // `join` repeats its separator once per item: only a
+                // literal one keeps that a copy of the template's text.
+                if matches!(next, Some(Token::ParenOpen)) {
+                    match (tokens.get(i + 2), tokens.get(i + 3)) {
+                        (Some(Token::Str(_) | Token::String(_)), Some(Token::ParenClose)) => i += 3,
+                        _ => return None,
+                    }
+                }
+            }
+            Token::Ident(name)
+                if matches!(before, Some(Token::Pipe)) && !COPYING.contains(name) =>
+            {
+                return None;
+            }
+            // A copying filter, whatever its arguments.
+            Token::Ident(_) if matches!(before, Some(Token::Pipe)) => {}
+            // A test answers true or false, whatever it is given.
+            Token::Ident(_) if is_test(&tokens, i) => {}
+            Token::Ident(_) if matches!(next, Some(Token::ParenOpen)) => return None,
+            _ => {}
+        }
+        i += 1;
+    }
+    // Each name can bring a value, or a part of one, into the output.
+    let names = tokens
+        .iter()
+        .filter(|t| matches!(t, Token::Ident(_)))
+        .count();
+    Some(names.max(1))
+}
+
+/// Whether the name at `i` is a test's: after `is`, or `is not`.
+fn is_test(tokens: &[minijinja::machinery::Token], i: usize) -> bool {
+    use minijinja::machinery::Token;
+    let back = |n: usize| i.checked_sub(n).and_then(|j| tokens.get(j));
+    matches!(back(1), Some(Token::Ident("is")))
+        || matches!(
+            (back(2), back(1)),
+            (Some(Token::Ident("is")), Some(Token::Ident("not")))
+        )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::copies_only;
+
+    #[test]
+    fn templates_that_only_copy() {
+        for (source, copies) in [
+            ("printf '%s\\n' {{ text }}", 1),
+            (
+                "-q {{ query.path }} {% if n is not none %}-n {{ n }}{% endif %}",
+                9,
+            ),
+            ("{{ files|join(' ') }} {{ name|default('x')|upper }}", 5),
+            (
+                "{% if a is divisibleby(3) and not b %}{{ a ~ b }}{% else %}{{ c[0] }}{% endif %}",
+                12,
+            ),
+            ("no values at all", 1),
+        ] {
+            assert_eq!(copies_only(source), Some(copies), "{source}");
+        }
+    }
+
+    #[test]
+    fn templates_that_can_multiply() {
+        for source in [
+            "{% for x in xs %}{{ x }}{% endfor %}",
+            "{{ range(10) }}",
+            "{{ 'a' * 1000000 }}",
+            "{{ 2 ** 64 }}",
+            "{{ '%s' % x }}",
+            "{{ x|replace('', x) }}",
+            "{{ x|center(1000000000) }}",
+            "{{ xs|join(sep) }}",
+            "{{ xs|join(' ' ~ x) }}",
+            "{% if not range(9) %}{% endif %}",
+            "{{ x.items() }}",
+            "{% set y = x %}{{ y }}",
+            "{% macro m() %}{% endmacro %}",
+            "{{ x|round(precision=2) }}",
+        ] {
+            assert_eq!(copies_only(source), None, "{source}");
         }
     }
 }

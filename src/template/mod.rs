@@ -12,7 +12,7 @@ mod budget;
 mod check;
 mod shell;
 
-pub use budget::{BUDGET, Unfinished, bounded};
+pub use budget::{BUDGET, Unfinished, bounded, copies_only};
 pub use check::{Names, check, check_argv, check_shell, describe_error};
 pub use shell::Refusal;
 
