@@ -6,18 +6,23 @@
 #
 # The base images are build arguments, so it also builds from local images
 # where no registry is reachable (see .ci/containers.sh):
-#   BUILDER  any image with cargo, a C linker and CA certificates
-#   BASE     the runtime base; a glibc Debian of the same release or newer
+#   BUILDER  any glibc image with cargo, a C linker, the C library's static
+#            archives (Debian's libc6-dev) and CA certificates
+#   BASE     the runtime base: any Linux image with /bin/sh (the binary is
+#            static, so the base's C library does not matter)
 ARG BUILDER=rust:1-slim-bookworm
 ARG BASE=debian:bookworm-slim
 
 FROM ${BUILDER} AS build
 WORKDIR /src
-COPY Cargo.toml Cargo.lock ./
+COPY Cargo.toml Cargo.lock build.rs ./
+COPY .cargo/static.toml .cargo/static.toml
 COPY src/ src/
 COPY tool-specs/ tool-specs/
-RUN cargo build --release --locked \
- && cp target/release/omni-launch /usr/local/bin/omni-launch
+# The static release binary (.cargo/static.toml says why and how).
+RUN cargo build --release --locked --config .cargo/static.toml \
+      --target "$(rustc -vV | sed -n 's/^host: //p')" \
+ && cp target/*/release/omni-launch /usr/local/bin/omni-launch
 
 FROM ${BASE}
 COPY --from=build /usr/local/bin/omni-launch /usr/local/bin/omni-launch

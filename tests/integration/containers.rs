@@ -531,6 +531,72 @@ fn render_prints_the_engine_command_line() {
     }
 }
 
+/// The launcher in the top-level Dockerfile's image is one static binary:
+/// copied into an image with no C library at all (nothing but itself), it
+/// still starts, knows its built-in specs and validates a spec, so it can
+/// be added to any tool's image.
+#[test]
+#[ignore = "needs docker and the launcher image (. .ci/containers.sh); run with --run-ignored all"]
+fn the_launcher_binary_runs_in_an_image_without_a_c_library() {
+    let image = std::env::var("OMNI_TEST_LAUNCHER_IMAGE").unwrap_or_else(|_| {
+        panic!("OMNI_TEST_LAUNCHER_IMAGE is not set: `. .ci/containers.sh` builds it")
+    });
+    let docker = |args: &[&str]| {
+        let out = Command::new("docker").args(args).output().unwrap();
+        assert!(
+            out.status.success(),
+            "docker {args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    // An image holding one file: the binary, copied out of the launcher's.
+    let dir = tempfile::tempdir().unwrap();
+    let container = docker(&["create", &image]).trim().to_string();
+    docker(&[
+        "cp",
+        &format!("{container}:/usr/local/bin/omni-launch"),
+        dir.path().join("omni-launch").to_str().unwrap(),
+    ]);
+    docker(&["rm", &container]);
+    let tar = Command::new("tar")
+        .args([
+            "-C",
+            dir.path().to_str().unwrap(),
+            "-cf",
+            "-",
+            "omni-launch",
+        ])
+        .output()
+        .unwrap();
+    assert!(tar.status.success());
+    let tag = format!("omni-test/launcher-alone:{}", std::process::id());
+    let mut import = Command::new("docker")
+        .args(["import", "-", &tag])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    std::io::Write::write_all(&mut import.stdin.take().unwrap(), &tar.stdout).unwrap();
+    assert!(import.wait().unwrap().success());
+
+    let alone = |args: &[&str]| {
+        let mut all = vec!["run", "--rm", "--network", "none", &tag, "/omni-launch"];
+        all.extend_from_slice(args);
+        docker(&all)
+    };
+    let version = alone(&["--version"]);
+    assert!(version.starts_with("omni-launch "), "{version}");
+    let listed = alone(&["list"]);
+    assert!(
+        listed.contains("blastn") && listed.contains("built-in"),
+        "{listed}"
+    );
+    let rendered = alone(&["render", "echo_test", "--inputs", r#"{"text": "a b"}"#]);
+    assert!(rendered.contains("printf '%s\\n' 'a b'"), "{rendered}");
+    docker(&["rmi", &tag]);
+}
+
 /// The top-level Dockerfile's image runs a job from the contract
 /// environment with its default command, as a Batch job would.
 #[test]
