@@ -1,13 +1,18 @@
 #!/usr/bin/env bash
 # Benchmarks of omni-launch against the bare commands, in the same run.
 # Prints a Markdown table (the README's Performance section).
-# Needs: a release build, hyperfine, GNU time (/usr/bin/time), python3;
-# the upload benchmark also needs the test stores (. .ci/stores.sh).
+# Needs: hyperfine, GNU time (/usr/bin/time), python3; the upload
+# benchmark also needs the test stores (. .ci/stores.sh). Measures the
+# static release binary, as shipped (.cargo/static.toml), unless BIN says
+# otherwise.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
-BIN=${BIN:-target/release/omni-launch}
-[ -x "$BIN" ] || cargo build --release
+if [ -z "${BIN:-}" ]; then
+  target=$(rustc -vV | sed -n 's/^host: //p')
+  cargo build --release --locked --config .cargo/static.toml --target "$target"
+  BIN=target/$target/release/omni-launch
+fi
 command -v hyperfine >/dev/null || { echo "hyperfine is needed (apt-get install hyperfine)"; exit 1; }
 [ -x /usr/bin/time ] || { echo "GNU time is needed (apt-get install time)"; exit 1; }
 
@@ -24,11 +29,12 @@ rows=()
 
 echo "== start-up overhead: echo_test vs sh -c" >&2
 echo '{"text": "hello world"}' > "$TMP/echo.json.in"
-hyperfine -N --warmup 20 --runs 200 --export-json "$TMP/echo.json" \
+# Interleaved rounds, 400 of each: this machine's speed drifts.
+mapfile -t echo_medians < <(python3 bench/interleaved.py 400 \
   "sh -c \"printf '%s\\\\n' 'hello world'\"" \
   "/bin/true" \
-  "$BIN run --spec tool-specs/echo_test.yaml --inputs @$TMP/echo.json.in --workdir $WORK" >&2
-bare=$(median "$TMP/echo.json" 0); exec_cost=$(median "$TMP/echo.json" 1); ours=$(median "$TMP/echo.json" 2)
+  "$BIN run --spec tool-specs/echo_test.yaml --inputs @$TMP/echo.json.in --workdir $WORK")
+bare=${echo_medians[0]}; exec_cost=${echo_medians[1]}; ours=${echo_medians[2]}
 overhead=$(python3 -c "print(f'{($ours-$bare)*1000:.2f} ms')")
 rss=$(peak_kib "$BIN" run --spec tool-specs/echo_test.yaml --inputs '{"text":"x"}' --workdir "$WORK")
 rows+=("| echo_test run, median | $(ms "$bare") | $(ms "$ours") (overhead $overhead) | $(ratio "$bare" "$ours") |")
@@ -57,25 +63,35 @@ rows+=("| 1 GiB stdout capture (throughput vs \`cmd \\| cat > file\`) | $(ms "$b
 rows+=("| 1 GiB stdout capture, peak RSS of the launcher | | $((rss / 1024)) MiB | |")
 rm -rf "${WORK:?}"/*
 
-if [ -n "${OMNI_TEST_S3_ENDPOINT:-}" ]; then
-  echo "== 1 GiB upload to the local S3 server vs boto3 upload_file" >&2
-  PY=.ci/.venv/bin/python
-  curl -s -X PUT "$OMNI_TEST_S3_ENDPOINT/bench" -o /dev/null
+# The S3 server: BENCH_S3_ENDPOINT (named BENCH_S3_NAME, e.g. s3s-fs run as
+# `s3s-fs --host 127.0.0.1 --access-key test --secret-key test DIR`), else
+# the test stores' moto. Credentials test/test, as both use.
+S3=${BENCH_S3_ENDPOINT:-${OMNI_TEST_S3_ENDPOINT:-}}
+S3_NAME=${BENCH_S3_NAME:-moto}
+PY=${BENCH_PYTHON:-.ci/.venv/bin/python}
+if [ -n "$S3" ]; then
+  echo "== 1 GiB upload to $S3_NAME vs boto3 upload_file" >&2
+  "$PY" -c 'import boto3, sys
+s3 = boto3.client("s3", endpoint_url=sys.argv[1], aws_access_key_id="test", aws_secret_access_key="test", region_name="us-east-1")
+try:
+    s3.create_bucket(Bucket="bench")
+except s3.exceptions.ClientError:
+    pass' "$S3"
   head -c 1024M /dev/urandom > "$TMP/big.bin"
-  # Two rounds, alternating; the faster of each (moto's own speed varies).
+  # Two rounds, alternating; the faster of each (the server's own speed varies).
   boto=999999; ours=999999; rss=0
   for round in 1 2; do
-    t=$("$PY" bench/boto3_transfer.py upload "$OMNI_TEST_S3_ENDPOINT" bench "boto/$round.bin" "$TMP/big.bin")
+    t=$("$PY" bench/boto3_transfer.py upload "$S3" bench "boto/$round.bin" "$TMP/big.bin")
     boto=$(python3 -c "print(min($boto, $t))")
     start=$(date +%s.%N)
-    r=$(AWS_ACCESS_KEY_ID=test AWS_SECRET_ACCESS_KEY=test AWS_REGION=us-east-1 AWS_ENDPOINT_URL="$OMNI_TEST_S3_ENDPOINT" \
+    r=$(AWS_ACCESS_KEY_ID=test AWS_SECRET_ACCESS_KEY=test AWS_REGION=us-east-1 AWS_ENDPOINT_URL="$S3" \
       /usr/bin/time -f %M "$BIN" run --spec fixtures/specs/run/link_file.yaml --inputs "{\"f\": \"$TMP/big.bin\"}" \
       --result-uri "s3://bench/omni/$$-$round/" --workdir "$WORK" 2>&1 >/dev/null | tail -1)
     end=$(date +%s.%N)
     ours=$(python3 -c "print(min($ours, $end - $start))")
     rss=$(( r > rss ? r : rss ))
   done
-  rows+=("| 1 GiB output upload to moto (run incl. sha1), vs boto3 \`upload_file\` | $(ms "$boto") | $(ms "$ours"), $(python3 -c "print(f'{$boto/$ours*100:.0f} %')") of boto3's throughput | $(ratio "$boto" "$ours") |")
+  rows+=("| 1 GiB output upload to $S3_NAME (run incl. sha1), vs boto3 \`upload_file\` | $(ms "$boto") | $(ms "$ours"), $(python3 -c "print(f'{$boto/$ours*100:.0f} %')") of boto3's throughput | $(ratio "$boto" "$ours") |")
   rows+=("| 1 GiB upload, peak RSS of the launcher | | $((rss / 1024)) MiB | |")
 
   echo "== staging 1 GiB and 2,000 x 64 KiB from the local S3 server vs boto3" >&2
@@ -83,7 +99,7 @@ if [ -n "${OMNI_TEST_S3_ENDPOINT:-}" ]; then
   printf 'id: stage_dir\ninputs:\n  d: {type: Directory}\ncommand: "true"\noutputs: {}\n' > "$TMP/stage_dir.yaml"
   mkdir -p "$TMP/small"
   for i in $(seq 1 2000); do head -c 65536 /dev/urandom > "$TMP/small/f-$i.bin"; done
-  "$PY" - "$OMNI_TEST_S3_ENDPOINT" "$TMP/small" <<'PYEOF'
+  "$PY" - "$S3" "$TMP/small" <<'PYEOF'
 import concurrent.futures, os, sys, boto3
 s3 = boto3.client("s3", endpoint_url=sys.argv[1], aws_access_key_id="test",
                   aws_secret_access_key="test", region_name="us-east-1")
@@ -91,11 +107,11 @@ names = os.listdir(sys.argv[2])
 with concurrent.futures.ThreadPoolExecutor(8) as pool:
     list(pool.map(lambda n: s3.upload_file(os.path.join(sys.argv[2], n), "bench", "small/" + n), names))
 PYEOF
-  s3env=(AWS_ACCESS_KEY_ID=test AWS_SECRET_ACCESS_KEY=test AWS_REGION=us-east-1 AWS_ENDPOINT_URL="$OMNI_TEST_S3_ENDPOINT")
+  s3env=(AWS_ACCESS_KEY_ID=test AWS_SECRET_ACCESS_KEY=test AWS_REGION=us-east-1 AWS_ENDPOINT_URL="$S3")
   boto_big=999999; ours_big=999999; boto_many=999999; ours_many=999999; rss=0
   for round in 1 2; do
     rm -f "$TMP/down.bin"; rm -rf "$TMP/down" "${WORK:?}"/*
-    t=$("$PY" bench/boto3_transfer.py download "$OMNI_TEST_S3_ENDPOINT" bench boto/1.bin "$TMP/down.bin")
+    t=$("$PY" bench/boto3_transfer.py download "$S3" bench boto/1.bin "$TMP/down.bin")
     boto_big=$(python3 -c "print(min($boto_big, $t))")
     start=$(date +%s.%N)
     r=$(env "${s3env[@]}" /usr/bin/time -f %M "$BIN" run --spec "$TMP/stage_file.yaml" \
@@ -104,7 +120,7 @@ PYEOF
     ours_big=$(python3 -c "print(min($ours_big, $end - $start))")
     rss=$(( r > rss ? r : rss ))
     rm -rf "${WORK:?}"/*
-    t=$("$PY" bench/boto3_transfer.py download-many "$OMNI_TEST_S3_ENDPOINT" bench small/ "$TMP/down")
+    t=$("$PY" bench/boto3_transfer.py download-many "$S3" bench small/ "$TMP/down")
     boto_many=$(python3 -c "print(min($boto_many, $t))")
     start=$(date +%s.%N)
     env "${s3env[@]}" "$BIN" run --spec "$TMP/stage_dir.yaml" --inputs '{"d": "s3://bench/small"}' \
@@ -112,9 +128,9 @@ PYEOF
     end=$(date +%s.%N)
     ours_many=$(python3 -c "print(min($ours_many, $end - $start))")
   done
-  rows+=("| staging a 1 GiB input from moto (incl. sha1 + sha256), vs boto3 \`download_file\` (4 threads) | $(ms "$boto_big") | $(ms "$ours_big"), $(python3 -c "print(f'{$boto_big/$ours_big*100:.0f} %')") of boto3's throughput | $(ratio "$boto_big" "$ours_big") |")
+  rows+=("| staging a 1 GiB input from $S3_NAME (incl. sha1 + sha256), vs boto3 \`download_file\` (4 threads) | $(ms "$boto_big") | $(ms "$ours_big"), $(python3 -c "print(f'{$boto_big/$ours_big*100:.0f} %')") of boto3's throughput | $(ratio "$boto_big" "$ours_big") |")
   rows+=("| staging 1 GiB, peak RSS of the launcher | | $((rss / 1024)) MiB | |")
-  rows+=("| staging a folder of 2,000 x 64 KiB from moto, vs boto3 in 8 threads | $(ms "$boto_many") | $(ms "$ours_many"), $(python3 -c "print(f'{$boto_many/$ours_many*100:.0f} %')") of boto3's throughput | $(ratio "$boto_many" "$ours_many") |")
+  rows+=("| staging a folder of 2,000 x 64 KiB from $S3_NAME, vs boto3 in 8 threads | $(ms "$boto_many") | $(ms "$ours_many"), $(python3 -c "print(f'{$boto_many/$ours_many*100:.0f} %')") of boto3's throughput | $(ratio "$boto_many" "$ours_many") |")
 
   echo "== 4 x 300 MiB outputs up, 4 x 256 MiB inputs down, vs boto3 with 4 files at once" >&2
   mkdir -p "$TMP/four"
@@ -123,12 +139,12 @@ PYEOF
   printf 'id: stage_many\ninputs:\n  fs: {type: "File[]"}\ncommand: "true"\noutputs: {}\n' > "$TMP/stage_many.yaml"
   four=$(python3 -c "import json,sys; print(json.dumps({'fs': [f'{sys.argv[1]}/part-{i}.bin' for i in range(1, 5)]}))" "$TMP/four")
   quarter=$(python3 -c "import json; print(json.dumps({'fs': [f's3://bench/quarter/q-{i}.bin' for i in range(1, 5)]}))")
-  for i in 1 2 3 4; do head -c 256M /dev/urandom > "$TMP/q.bin"; "$PY" bench/boto3_transfer.py upload "$OMNI_TEST_S3_ENDPOINT" bench "quarter/q-$i.bin" "$TMP/q.bin" >/dev/null; done
+  for i in 1 2 3 4; do head -c 256M /dev/urandom > "$TMP/q.bin"; "$PY" bench/boto3_transfer.py upload "$S3" bench "quarter/q-$i.bin" "$TMP/q.bin" >/dev/null; done
   rm -f "$TMP/q.bin"
   boto_up=999999; ours_up=999999; boto_down=999999; ours_down=999999; rss_up=0; rss_down=0
   for round in 1 2; do
     rm -rf "${WORK:?}"/* "$TMP/down4"
-    t=$("$PY" bench/boto3_transfer.py upload-each "$OMNI_TEST_S3_ENDPOINT" bench "boto4/$round/" "$TMP/four")
+    t=$("$PY" bench/boto3_transfer.py upload-each "$S3" bench "boto4/$round/" "$TMP/four")
     boto_up=$(python3 -c "print(min($boto_up, $t))")
     start=$(date +%s.%N)
     r=$(env "${s3env[@]}" /usr/bin/time -f %M "$BIN" run --spec "$TMP/link_many.yaml" --inputs "$four" \
@@ -136,7 +152,7 @@ PYEOF
     end=$(date +%s.%N)
     ours_up=$(python3 -c "print(min($ours_up, $end - $start))")
     rss_up=$(( r > rss_up ? r : rss_up ))
-    t=$("$PY" bench/boto3_transfer.py download-each "$OMNI_TEST_S3_ENDPOINT" bench quarter/ "$TMP/down4")
+    t=$("$PY" bench/boto3_transfer.py download-each "$S3" bench quarter/ "$TMP/down4")
     boto_down=$(python3 -c "print(min($boto_down, $t))")
     rm -rf "${WORK:?}"/*
     start=$(date +%s.%N)
@@ -147,12 +163,12 @@ PYEOF
     rss_down=$(( r > rss_down ? r : rss_down ))
   done
   rm -rf "$TMP/four" "$TMP/down4"
-  rows+=("| 4 x 300 MiB outputs to moto (run incl. sha1 + sha256), vs boto3 \`upload_file\` 4 at a time | $(ms "$boto_up") | $(ms "$ours_up"), $(python3 -c "print(f'{$boto_up/$ours_up*100:.0f} %')") of boto3's throughput | $(ratio "$boto_up" "$ours_up") |")
+  rows+=("| 4 x 300 MiB outputs to $S3_NAME (run incl. sha1 + sha256), vs boto3 \`upload_file\` 4 at a time | $(ms "$boto_up") | $(ms "$ours_up"), $(python3 -c "print(f'{$boto_up/$ours_up*100:.0f} %')") of boto3's throughput | $(ratio "$boto_up" "$ours_up") |")
   rows+=("| 4 x 300 MiB upload, peak RSS of the launcher | | $((rss_up / 1024)) MiB | |")
-  rows+=("| staging 4 x 256 MiB from moto (incl. sha1 + sha256), vs boto3 \`download_file\` 4 at a time | $(ms "$boto_down") | $(ms "$ours_down"), $(python3 -c "print(f'{$boto_down/$ours_down*100:.0f} %')") of boto3's throughput | $(ratio "$boto_down" "$ours_down") |")
+  rows+=("| staging 4 x 256 MiB from $S3_NAME (incl. sha1 + sha256), vs boto3 \`download_file\` 4 at a time | $(ms "$boto_down") | $(ms "$ours_down"), $(python3 -c "print(f'{$boto_down/$ours_down*100:.0f} %')") of boto3's throughput | $(ratio "$boto_down" "$ours_down") |")
   rows+=("| staging 4 x 256 MiB, peak RSS of the launcher | | $((rss_down / 1024)) MiB | |")
 else
-  echo "(upload benchmark skipped: OMNI_TEST_S3_ENDPOINT is not set; . .ci/stores.sh)" >&2
+  echo "(transfer benchmarks skipped: no S3 server; . .ci/stores.sh, or BENCH_S3_ENDPOINT)" >&2
 fi
 
 echo "== hashing 1 GiB: sha1 + sha256 in one pass vs sha1sum then sha256sum" >&2
