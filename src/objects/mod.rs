@@ -20,7 +20,6 @@ use object_store::path::Path as Key;
 use object_store::{
     Attribute, Attributes, ObjectStore, ObjectStoreExt, PutMultipartOptions, PutOptions,
 };
-use tokio::io::AsyncWriteExt;
 
 pub use crate::digest::Digests;
 use crate::digest::Hasher;
@@ -123,9 +122,14 @@ fn permits(part: usize) -> u32 {
 }
 
 /// Reads up to `part` bytes straight into one buffer of that size (no
-/// intermediate copies), fewer only at the end of the file; gives the file
-/// back for the next part.
-async fn read_part(file: std::fs::File, part: usize) -> std::io::Result<(std::fs::File, Vec<u8>)> {
+/// intermediate copies), fewer only at the end of the file, and hashes
+/// them, off the runtime's thread; gives the file and the hasher back for
+/// the next part.
+async fn read_part(
+    file: std::fs::File,
+    part: usize,
+    mut hasher: Hasher,
+) -> std::io::Result<(std::fs::File, Vec<u8>, Hasher)> {
     let mut bytes = vec![0u8; part];
     tokio::task::spawn_blocking(move || {
         let mut file = file;
@@ -139,7 +143,8 @@ async fn read_part(file: std::fs::File, part: usize) -> std::io::Result<(std::fs
             }
         }
         bytes.truncate(filled);
-        Ok((file, bytes))
+        hasher.update(&bytes);
+        Ok((file, bytes, hasher))
     })
     .await
     .map_err(|err| std::io::Error::other(err.to_string()))?
@@ -312,9 +317,9 @@ impl Store {
             let opened = file
                 .take()
                 .ok_or_else(|| Error::Internal("no file".into()))?;
-            let (_, bytes) = read_part(opened, whole).await.map_err(read_failed)?;
-            let mut hasher = Hasher::default();
-            hasher.update(&bytes);
+            let (_, bytes, hasher) = read_part(opened, whole, Hasher::default())
+                .await
+                .map_err(read_failed)?;
             let opts = PutOptions {
                 attributes: attributes(content_type),
                 ..Default::default()
@@ -338,8 +343,10 @@ impl Store {
             .put_multipart_opts(&location, opts)
             .await
             .map_err(failed)?;
-        let mut hasher = Hasher::default();
-        let mut in_flight = futures::stream::FuturesUnordered::new();
+        let mut hasher = Some(Hasher::default());
+        // Parts are sent by tasks of their own, so that they go on while the
+        // next part is read and hashed; dropping the set stops them.
+        let mut in_flight = tokio::task::JoinSet::new();
         let mut at_end = false;
         let outcome: Result<bool, Error> = loop {
             if at_end && in_flight.is_empty() {
@@ -348,10 +355,11 @@ impl Store {
             // A buffer for the next part, or a part finished, or a stop.
             let permit = tokio::select! {
                 permit = budget.clone().acquire_many_owned(share), if !at_end => permit,
-                Some(sent) = in_flight.next(), if !in_flight.is_empty() => {
+                Some(sent) = in_flight.join_next(), if !in_flight.is_empty() => {
                     match sent {
-                        Ok(()) => continue,
-                        Err(err) => break Err(failed(err)),
+                        Ok(Ok(())) => continue,
+                        Ok(Err(err)) => break Err(failed(err)),
+                        Err(err) => break Err(Error::Internal(format!("a part's upload failed: {err}"))),
                     }
                 }
                 () = cancel.cancelled() => break Ok(false),
@@ -364,9 +372,13 @@ impl Store {
                     "the output was lost while reading it".into(),
                 ));
             };
-            let bytes = match read_part(opened, part).await {
-                Ok((opened, bytes)) => {
+            let Some(hashing) = hasher.take() else {
+                break Err(Error::Internal("the output's hash was lost".into()));
+            };
+            let bytes = match read_part(opened, part, hashing).await {
+                Ok((opened, bytes, hashed)) => {
                     file = Some(opened);
+                    hasher = Some(hashed);
                     bytes
                 }
                 Err(err) => break Err(read_failed(err)),
@@ -377,10 +389,9 @@ impl Store {
             if bytes.is_empty() {
                 continue;
             }
-            hasher.update(&bytes);
             let length = bytes.len() as u64;
             let sending = upload.put_part(bytes.into());
-            in_flight.push(async move {
+            in_flight.spawn(async move {
                 let sent = sending.await;
                 drop(permit);
                 if sent.is_ok() {
@@ -397,7 +408,9 @@ impl Store {
                     let _ = upload.abort().await;
                     return Err(failed(err));
                 }
-                Ok(Some(hasher.finish()))
+                hasher
+                    .map(|h| Some(h.finish()))
+                    .ok_or_else(|| Error::Internal("the output's hash was lost".into()))
             }
             Ok(false) => {
                 drop(in_flight);
@@ -554,7 +567,10 @@ impl Store {
         }
         let write_failed = |err| Error::io(format!("cannot write {}", local.display()), err);
         let read_failed = |err| store_error("cannot read", &self.uri, key, Op::Read, err);
-        let mut file = tokio::fs::File::create(local).await.map_err(write_failed)?;
+        let file = tokio::fs::File::create(local).await.map_err(write_failed)?;
+        // What arrives is hashed and written on a worker, in order, so that
+        // this thread goes on receiving the ranges in flight meanwhile.
+        let mut writer = Writer::start(file.into_std().await);
         let size = result.meta.size;
         crate::progress::expect(size);
         let version = result.meta.e_tag.clone();
@@ -565,7 +581,6 @@ impl Store {
         // staged together know of each other when their ranges start.
         let large = Large::count(size > RANGED_ABOVE);
         let mut stream = result.into_stream();
-        let mut hasher = Hasher::default();
         let mut written = 0u64;
         while written < first {
             let Some(chunk) = stream.next().await else {
@@ -573,13 +588,14 @@ impl Store {
             };
             let chunk = chunk.map_err(read_failed)?;
             let take = usize::try_from((first - written).min(chunk.len() as u64)).unwrap_or(0);
-            hasher.update(&chunk[..take]);
-            file.write_all(&chunk[..take]).await.map_err(write_failed)?;
+            if !writer.write(chunk.slice(..take)).await {
+                break;
+            }
             written += take as u64;
             crate::progress::advance(take as u64);
         }
         drop(stream);
-        if written < size {
+        if written < size && writer.working() {
             // The range buffers are shared by the large objects staged
             // together, so that memory stays bounded however many there
             // are: one alone takes them all, several split them.
@@ -603,13 +619,14 @@ impl Store {
             let mut ordered = futures::stream::iter(fetches).buffered(slots.len());
             while let Some(bytes) = ordered.next().await {
                 let bytes = bytes.map_err(read_failed)?;
-                hasher.update(&bytes);
-                file.write_all(&bytes).await.map_err(write_failed)?;
-                crate::progress::advance(bytes.len() as u64);
+                let len = bytes.len() as u64;
+                if !writer.write(bytes).await {
+                    break;
+                }
+                crate::progress::advance(len);
             }
         }
-        file.flush().await.map_err(write_failed)?;
-        Ok(Some(hasher.finish()))
+        writer.finish().await.map(Some).map_err(write_failed)
     }
 
     /// Reads a small object whole: at most `cap` bytes, else an error.
@@ -719,4 +736,56 @@ fn attributes(content_type: &str) -> Attributes {
     let mut attributes = Attributes::new();
     attributes.insert(Attribute::ContentType, content_type.to_string().into());
     attributes
+}
+
+/// Hashes and writes a download's bytes, in order, on a blocking worker.
+struct Writer {
+    /// Two chunks queued at most: with the ranges in flight, what bounds a
+    /// download's memory.
+    queue: Option<tokio::sync::mpsc::Sender<bytes::Bytes>>,
+    done: tokio::task::JoinHandle<std::io::Result<Digests>>,
+}
+
+impl Writer {
+    fn start(mut file: std::fs::File) -> Self {
+        let (queue, mut chunks) = tokio::sync::mpsc::channel::<bytes::Bytes>(2);
+        let done = tokio::task::spawn_blocking(move || {
+            use std::io::Write;
+            let mut hasher = Hasher::default();
+            while let Some(chunk) = chunks.blocking_recv() {
+                hasher.update(&chunk);
+                file.write_all(&chunk)?;
+            }
+            file.flush()?;
+            Ok(hasher.finish())
+        });
+        Self {
+            queue: Some(queue),
+            done,
+        }
+    }
+
+    /// Queues a chunk; `false` when the worker has stopped (a write
+    /// failed), and `finish` says why.
+    async fn write(&mut self, chunk: bytes::Bytes) -> bool {
+        if let Some(queue) = &self.queue
+            && queue.send(chunk).await.is_err()
+        {
+            self.queue = None;
+        }
+        self.working()
+    }
+
+    fn working(&self) -> bool {
+        self.queue.is_some()
+    }
+
+    /// Waits for everything queued to be written; the digests of it all.
+    async fn finish(mut self) -> std::io::Result<Digests> {
+        self.queue = None;
+        match self.done.await {
+            Ok(result) => result,
+            Err(err) => Err(std::io::Error::other(err)),
+        }
+    }
 }
