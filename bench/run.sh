@@ -29,16 +29,24 @@ rows=()
 
 echo "== start-up overhead: echo_test vs sh -c" >&2
 echo '{"text": "hello world"}' > "$TMP/echo.json.in"
-# Interleaved rounds, 400 of each: this machine's speed drifts.
+# Interleaved rounds, 400 of each: this machine's speed drifts. With
+# BENCH_BASELINE=another/omni-launch (an earlier build), that one too.
+baseline=()
+[ -n "${BENCH_BASELINE:-}" ] && baseline=("$BENCH_BASELINE run --spec tool-specs/echo_test.yaml --inputs @$TMP/echo.json.in --workdir $WORK")
 mapfile -t echo_medians < <(python3 bench/interleaved.py 400 \
   "sh -c \"printf '%s\\\\n' 'hello world'\"" \
   "/bin/true" \
-  "$BIN run --spec tool-specs/echo_test.yaml --inputs @$TMP/echo.json.in --workdir $WORK")
+  "$BIN run --spec tool-specs/echo_test.yaml --inputs @$TMP/echo.json.in --workdir $WORK" \
+  "${baseline[@]}")
 bare=${echo_medians[0]}; exec_cost=${echo_medians[1]}; ours=${echo_medians[2]}
 overhead=$(python3 -c "print(f'{($ours-$bare)*1000:.2f} ms')")
 rss=$(peak_kib "$BIN" run --spec tool-specs/echo_test.yaml --inputs '{"text":"x"}' --workdir "$WORK")
 rows+=("| echo_test run, median | $(ms "$bare") | $(ms "$ours") (overhead $overhead) | $(ratio "$bare" "$ours") |")
 rows+=("| \`/bin/true\` (the cost of starting any program here) | $(ms "$exec_cost") | | |")
+if [ -n "${BENCH_BASELINE:-}" ]; then
+  theirs=${echo_medians[3]}
+  rows+=("| echo_test run, median, of the baseline build ($BENCH_BASELINE) | $(ms "$bare") | $(ms "$theirs") (overhead $(python3 -c "print(f'{($theirs-$bare)*1000:.2f} ms')")) | $(ratio "$bare" "$theirs") |")
+fi
 rows+=("| echo_test run, peak RSS of the launcher | | $((rss / 1024)) MiB ($rss KiB) | |")
 
 echo "== validating 1,000 specs" >&2
