@@ -487,7 +487,8 @@ fn round3(v: f64) -> f64 {
     (v * 1000.0).round() / 1000.0
 }
 
-/// The one use of `unsafe` in the launcher.
+/// The tool spawn's use of `unsafe` (the others: the allocator in
+/// `template::budget`, the entry point and `startup`).
 #[allow(unsafe_code)]
 mod sys {
     use std::os::unix::process::CommandExt;
