@@ -34,12 +34,11 @@ pub fn read_regular(path: &Path, cap: u64) -> io::Result<Vec<u8>> {
     }
     // Sized from the file, so that it is read in one call, not in a
     // series of growing ones; a file that grows meanwhile is still capped.
-    let mut bytes = Vec::with_capacity(usize::try_from(len).unwrap_or(0).saturating_add(1));
-    file.take(cap + 1).read_to_end(&mut bytes)?;
-    if bytes.len() as u64 > cap {
-        return Err(too_large(cap));
-    }
-    Ok(bytes)
+    read_into(
+        file,
+        cap,
+        usize::try_from(len).unwrap_or(0).saturating_add(1),
+    )
 }
 
 /// Opens a regular file for reading; anything else is refused.
@@ -62,7 +61,12 @@ pub fn open_regular(path: &Path) -> io::Result<std::fs::File> {
 
 /// Reads a stream to its end, refusing more than `cap` bytes.
 pub fn read_capped(stream: impl Read, cap: u64) -> io::Result<Vec<u8>> {
-    let mut bytes = Vec::new();
+    read_into(stream, cap, 0)
+}
+
+/// `read_capped` into a buffer of `capacity` to begin with.
+fn read_into(stream: impl Read, cap: u64, capacity: usize) -> io::Result<Vec<u8>> {
+    let mut bytes = Vec::with_capacity(capacity);
     stream.take(cap + 1).read_to_end(&mut bytes)?;
     if bytes.len() as u64 > cap {
         return Err(too_large(cap));
