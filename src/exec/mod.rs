@@ -8,6 +8,7 @@
 mod container;
 mod interrupt;
 mod process;
+mod spawn;
 
 use std::path::PathBuf;
 use std::time::Duration;

@@ -17,14 +17,13 @@
 
 use std::fs::File;
 use std::io::{self, Read, Write};
-use std::process::Stdio;
+use std::os::fd::AsFd;
 use std::sync::mpsc;
 use std::time::Duration;
 
 use nix::sys::signal::{Signal, kill, killpg};
 use nix::sys::wait::{Id, WaitPidFlag, WaitStatus, waitid, waitpid};
 use nix::unistd::Pid;
-use wait4::Wait4;
 
 use super::{Interrupts, Stop};
 use crate::diag::Problem;
@@ -95,7 +94,7 @@ pub async fn run(
     interrupts: &mut Interrupts,
     stopper: Stopper<'_>,
 ) -> Result<Outcome, Error> {
-    let Some((program, args)) = job.argv.split_first() else {
+    let Some(program) = job.argv.first() else {
         return Err(Error::Internal("empty command".into()));
     };
     fits_the_kernel(job.argv, job.env)?;
@@ -112,33 +111,28 @@ pub async fn run(
     // Watched before the tool starts, so that its end cannot be missed.
     let mut sigchld = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::child())
         .map_err(|err| Error::io("cannot handle SIGCHLD", err))?;
-    let mut command = std::process::Command::new(program);
-    command
-        .args(args)
-        .current_dir(job.cwd)
-        .envs(job.env.iter().map(|(k, v)| (k, v)))
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped());
-    sys::own_group_and_die_with_us(&mut command, job.death_signal);
-    let mut child = command
-        .spawn()
-        .map_err(|source| spawn_error(program, source))?;
-    let pgid = Pid::from_raw(i32::try_from(child.id()).unwrap_or(i32::MAX));
-
-    let pipes = [
-        child
-            .stdout
-            .take()
-            .map(|p| File::from(std::os::fd::OwnedFd::from(p))),
-        child
-            .stderr
-            .take()
-            .map(|p| File::from(std::os::fd::OwnedFd::from(p))),
-    ];
-    let [Some(out_pipe), Some(err_pipe)] = pipes else {
-        return Err(Error::Internal("the tool's output is not piped".into()));
+    let pipe = || {
+        nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC)
+            .map_err(|err| Error::io("cannot make a pipe for the tool's output", err.into()))
     };
+    let (out_pipe, out_end) = pipe()?;
+    let (err_pipe, err_end) = pipe()?;
+    let nothing = File::open("/dev/null").map_err(|err| Error::io("cannot open /dev/null", err))?;
+    let child = super::spawn::spawn(&super::spawn::Command {
+        argv: job.argv,
+        env: job.env,
+        cwd: job.cwd,
+        stdin: nothing.as_fd(),
+        stdout: out_end.as_fd(),
+        stderr: err_end.as_fd(),
+        death_signal: job.death_signal as i32,
+    })
+    .map_err(|source| spawn_error(program, source))?;
+    // The tool holds the write ends now: the pipes end when it (and
+    // whatever it started) is done with them.
+    drop((out_end, err_end, nothing));
+    let pgid = Pid::from_raw(child.id());
+    let (out_pipe, err_pipe) = (File::from(out_pipe), File::from(err_pipe));
     let streams = [
         Stream::new(out_pipe, stdout_file),
         Stream::new(err_pipe, stderr_file),
@@ -164,25 +158,14 @@ pub async fn run(
     };
     waited.map_err(|err| Error::io("cannot wait for the tool", err.into()))?;
     // It has exited: reaping it, with its resource usage, does not block.
-    let waited = child
-        .wait4()
+    let (status, usage) = child
+        .wait()
         .map_err(|err| Error::io("cannot wait for the tool", err))?;
     // The main process is gone; nothing it started may outlive the run.
     let _ = killpg(pgid, Signal::SIGKILL);
     kill_escaped();
     drain(&done_rx)?;
 
-    use std::os::unix::process::ExitStatusExt;
-    let status = match (waited.status.code(), waited.status.signal()) {
-        (Some(code), _) => Status::Exited(code),
-        (None, Some(sig)) => Status::Signalled(sig),
-        (None, None) => Status::Exited(1),
-    };
-    let usage = Usage {
-        max_rss_kb: i64::try_from(waited.rusage.maxrss / 1024).unwrap_or(i64::MAX),
-        user_s: round3(waited.rusage.utime.as_secs_f64()),
-        sys_s: round3(waited.rusage.stime.as_secs_f64()),
-    };
     Ok(Outcome {
         status,
         stopped,
@@ -411,7 +394,6 @@ impl Stream {
 /// reads is still masked.
 fn tee(mut streams: [Stream; 2], secrets: &crate::redact::Secrets) -> io::Result<()> {
     use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
-    use std::os::fd::AsFd;
     const LONG_LINE: usize = 64 * 1024;
     // Small at first (most tools say little, and every page of it costs a
     // fault at start), doubled whenever a read fills it.
@@ -481,39 +463,4 @@ fn tee(mut streams: [Stream; 2], secrets: &crate::redact::Secrets) -> io::Result
         }
     }
     Ok(())
-}
-
-fn round3(v: f64) -> f64 {
-    (v * 1000.0).round() / 1000.0
-}
-
-/// The tool spawn's use of `unsafe` (the others: the allocator in
-/// `template::budget`, the entry point and `startup`).
-#[allow(unsafe_code)]
-mod sys {
-    use std::os::unix::process::CommandExt;
-
-    /// Puts the child in its own process group and has the kernel send it
-    /// `signal` if the launcher dies first, so that no tool outlives a
-    /// launcher that was killed without a chance to stop it.
-    pub fn own_group_and_die_with_us(
-        command: &mut std::process::Command,
-        signal: nix::sys::signal::Signal,
-    ) {
-        let parent = nix::unistd::getpid();
-        command.process_group(0);
-        // SAFETY: the closure runs in the forked child before exec, where
-        // only async-signal-safe calls are allowed. It makes two system
-        // calls (prctl, getppid) and allocates nothing.
-        unsafe {
-            command.pre_exec(move || {
-                nix::sys::prctl::set_pdeathsig(signal)?;
-                // The launcher may have died before the prctl took effect.
-                if nix::unistd::getppid() != parent {
-                    return Err(std::io::Error::other("the launcher is gone"));
-                }
-                Ok(())
-            });
-        }
-    }
 }
