@@ -9,6 +9,7 @@ mod container;
 mod interrupt;
 mod process;
 mod spawn;
+mod tee;
 
 use std::path::PathBuf;
 use std::time::Duration;

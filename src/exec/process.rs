@@ -8,23 +8,26 @@
 //! * when the tool's main process ends, whatever it left in its group is
 //!   killed, and so is any descendant that escaped the group (`setsid`):
 //!   the launcher is their subreaper, so they come back to it to be killed;
-//! * stdout and stderr are drained concurrently by one thread, whichever
-//!   has data first, each to its file and to the launcher's stderr, so a
-//!   full pipe never blocks the tool and nothing is held in memory; the
-//!   tool's end is awaited on SIGCHLD, with no thread blocked in a wait. After the tool is gone
-//!   the drain is bounded: a pipe some stray process keeps open cannot hold
-//!   the run.
+//! * stdout and stderr are copied to their files and echoed as they come
+//!   (`tee`), on the launcher's own thread, in the event loop that also
+//!   waits for the tool's end (a pidfd; SIGCHLD on kernels without them)
+//!   and for the reasons to stop it. After the tool is gone the copy is
+//!   bounded: a pipe some stray process keeps open cannot hold the run.
+//!
+//! The tool itself is started by `spawn`.
 
 use std::fs::File;
-use std::io::{self, Read, Write};
-use std::os::fd::AsFd;
-use std::sync::mpsc;
+use std::io;
+use std::os::fd::{AsFd, OwnedFd};
+
 use std::time::Duration;
+use tokio::io::unix::AsyncFd;
 
 use nix::sys::signal::{Signal, kill, killpg};
 use nix::sys::wait::{Id, WaitPidFlag, WaitStatus, waitid, waitpid};
 use nix::unistd::Pid;
 
+use super::tee::Tee;
 use super::{Interrupts, Stop};
 use crate::diag::Problem;
 use crate::error::Error;
@@ -108,9 +111,6 @@ pub async fn run(
     // parents die, so that they can be killed too.
     let _ = nix::sys::prctl::set_child_subreaper(true);
 
-    // Watched before the tool starts, so that its end cannot be missed.
-    let mut sigchld = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::child())
-        .map_err(|err| Error::io("cannot handle SIGCHLD", err))?;
     let pipe = || {
         nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC)
             .map_err(|err| Error::io("cannot make a pipe for the tool's output", err.into()))
@@ -132,28 +132,38 @@ pub async fn run(
     // whatever it started) is done with them.
     drop((out_end, err_end, nothing));
     let pgid = Pid::from_raw(child.id());
-    let (out_pipe, err_pipe) = (File::from(out_pipe), File::from(err_pipe));
-    let streams = [
-        Stream::new(out_pipe, stdout_file),
-        Stream::new(err_pipe, stderr_file),
-    ];
-    let (done_tx, done_rx) = mpsc::channel();
-    let secrets = job.secrets.clone();
-    std::thread::spawn(move || {
-        let _ = done_tx.send(tee(streams, &secrets));
-    });
+    let mut watch = Watch::new(pgid)?;
+    let mut tee = Tee::new(
+        [out_pipe, err_pipe],
+        [stdout_file, stderr_file],
+        job.secrets.clone(),
+    )
+    .map_err(|err| Error::io("cannot keep the tool's output", err))?;
 
-    let mut exited = std::pin::pin!(exited(pgid, &mut sigchld));
-    let (waited, stopped) = tokio::select! {
-        waited = &mut exited => (waited, None),
-        why = interrupts.next() => {
-            let signal = |sig: Signal| match &stopper {
-                Stopper::Group => {
-                    let _ = killpg(pgid, sig);
-                }
-                Stopper::With(deliver) => deliver(sig),
-            };
-            (stop(&signal, job.grace, &mut exited).await, Some(why))
+    // The copy runs as long as the tool's pipes are open; the wait, until
+    // the tool's main process has ended (or been stopped).
+    let mut copying = std::pin::pin!(tee.run());
+    let mut copied = None;
+    let waiting = async {
+        let mut exited = std::pin::pin!(exited(pgid, &mut watch));
+        tokio::select! {
+            waited = &mut exited => (waited, None),
+            why = interrupts.next() => {
+                let signal = |sig: Signal| match &stopper {
+                    Stopper::Group => {
+                        let _ = killpg(pgid, sig);
+                    }
+                    Stopper::With(deliver) => deliver(sig),
+                };
+                (stop(&signal, job.grace, &mut exited).await, Some(why))
+            }
+        }
+    };
+    let mut waiting = std::pin::pin!(waiting);
+    let (waited, stopped) = loop {
+        tokio::select! {
+            result = &mut copying, if copied.is_none() => copied = Some(result),
+            outcome = &mut waiting => break outcome,
         }
     };
     waited.map_err(|err| Error::io("cannot wait for the tool", err.into()))?;
@@ -164,7 +174,15 @@ pub async fn run(
     // The main process is gone; nothing it started may outlive the run.
     let _ = killpg(pgid, Signal::SIGKILL);
     kill_escaped();
-    drain(&done_rx)?;
+    // What is left in the pipes is copied, for a bounded time: a pipe some
+    // stray process keeps open cannot hold the run.
+    let copied = match copied {
+        Some(result) => Some(result),
+        None => tokio::time::timeout(DRAIN, &mut copying).await.ok(),
+    };
+    if let Some(Err(err)) = copied {
+        return Err(Error::io("cannot keep the tool's output", err));
+    }
 
     Ok(Outcome {
         status,
@@ -174,9 +192,44 @@ pub async fn run(
     })
 }
 
-/// Waits, without reaping it, until the process `pid` has exited: woken
-/// by SIGCHLD, so that no thread sits in a blocking wait.
-async fn exited(pid: Pid, sigchld: &mut tokio::signal::unix::Signal) -> nix::Result<()> {
+/// How the launcher learns that the tool's main process has ended: a pidfd
+/// that becomes readable (Linux 5.3), else SIGCHLD.
+enum Watch {
+    Pidfd(AsyncFd<OwnedFd>),
+    Signal(tokio::signal::unix::Signal),
+}
+
+impl Watch {
+    fn new(pid: Pid) -> Result<Self, Error> {
+        if let Some(fd) = sys::pidfd_open(pid)
+            && let Ok(fd) = super::tee::register(fd, tokio::io::Interest::READABLE)
+        {
+            return Ok(Watch::Pidfd(fd));
+        }
+        // Caught from now on; `exited` looks before it waits, so an end
+        // that came first is not missed.
+        tokio::signal::unix::signal(tokio::signal::unix::SignalKind::child())
+            .map(Watch::Signal)
+            .map_err(|err| Error::io("cannot handle SIGCHLD", err))
+    }
+
+    async fn changed(&mut self) {
+        match self {
+            Watch::Pidfd(fd) => match fd.readable().await {
+                Ok(mut ready) => ready.clear_ready(),
+                // Cannot happen for a registered pidfd; waitid decides.
+                Err(_) => tokio::time::sleep(Duration::from_millis(10)).await,
+            },
+            Watch::Signal(signal) => {
+                signal.recv().await;
+            }
+        }
+    }
+}
+
+/// Waits, without reaping it, until the process `pid` has exited, with no
+/// thread sitting in a blocking wait.
+async fn exited(pid: Pid, watch: &mut Watch) -> nix::Result<()> {
     loop {
         match waitid(
             Id::Pid(pid),
@@ -187,7 +240,7 @@ async fn exited(pid: Pid, sigchld: &mut tokio::signal::unix::Signal) -> nix::Res
             Err(nix::errno::Errno::EINTR) => continue,
             Err(err) => return Err(err),
         }
-        sigchld.recv().await;
+        watch.changed().await;
     }
 }
 
@@ -299,16 +352,6 @@ fn children_of(parent: u32) -> Vec<Pid> {
         .collect()
 }
 
-/// Waits for both streams to reach their end, for at most `DRAIN`.
-fn drain(done: &mpsc::Receiver<io::Result<()>>) -> Result<(), Error> {
-    match done.recv_timeout(DRAIN) {
-        Ok(Ok(())) => Ok(()),
-        Ok(Err(err)) => Err(Error::io("cannot keep the tool's output", err)),
-        // A stray process still holds a pipe: stop waiting for it.
-        Err(_) => Ok(()),
-    }
-}
-
 fn spawn_error(program: &str, source: io::Error) -> Error {
     if source.raw_os_error() == Some(nix::errno::Errno::E2BIG as i32) {
         return too_big(
@@ -362,105 +405,63 @@ fn fits_the_kernel(argv: &[String], env: &[(String, String)]) -> Result<(), Erro
     Ok(())
 }
 
-/// Copies a pipe to its file and to the launcher's stderr until EOF. A
-/// closed launcher stderr stops the echo, never the copy to the file.
-///
-/// With secrets, the echo goes line by line, each line masked whole (and
-/// written whole, so that the tool's two streams never cut into each
-/// other's lines); a line longer than `LONG_LINE` goes in pieces.
-/// One of the tool's streams: its pipe, the file that keeps it, and the
-/// part of a line not echoed yet (only kept when secrets are masked).
-struct Stream {
-    pipe: File,
-    file: File,
-    line: Vec<u8>,
-    open: bool,
-}
+mod sys {
+    #![allow(unsafe_code)]
+    use std::os::fd::{FromRawFd, OwnedFd};
 
-impl Stream {
-    fn new(pipe: File, file: File) -> Self {
-        Self {
-            pipe,
-            file,
-            line: Vec::new(),
-            open: true,
-        }
+    /// A pidfd for `pid`, if the kernel has them.
+    pub fn pidfd_open(pid: nix::unistd::Pid) -> Option<OwnedFd> {
+        // SAFETY: pidfd_open takes a pid and flags and returns a new
+        // descriptor (or -1), which is owned from here on.
+        let fd = unsafe { libc::syscall(libc::SYS_pidfd_open, pid.as_raw(), 0) };
+        let fd = i32::try_from(fd).ok().filter(|&fd| fd >= 0)?;
+        // SAFETY: `fd` was just returned by the kernel and is ours alone.
+        Some(unsafe { OwnedFd::from_raw_fd(fd) })
     }
 }
 
-/// Copies both streams to their files and echoes them to the launcher's
-/// stderr as they come, from one thread: whichever pipe has data is read.
-/// With secrets, the echo goes by lines so that a secret split between two
-/// reads is still masked.
-fn tee(mut streams: [Stream; 2], secrets: &crate::redact::Secrets) -> io::Result<()> {
-    use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
-    const LONG_LINE: usize = 64 * 1024;
-    // Small at first (most tools say little, and every page of it costs a
-    // fault at start), doubled whenever a read fills it.
-    const MAX_READ: usize = 128 * 1024;
-    let mut buf = vec![0u8; 8 * 1024];
-    let mut echo = true;
-    let say = |bytes: &[u8], echo: &mut bool| {
-        if *echo && io::stderr().lock().write_all(bytes).is_err() {
-            *echo = false;
-        }
-    };
-    loop {
-        let open: Vec<usize> = (0..2).filter(|&i| streams[i].open).collect();
-        if open.is_empty() {
-            break;
-        }
-        let ready: Vec<usize> = {
-            let mut fds: Vec<PollFd> = open
-                .iter()
-                .map(|&i| PollFd::new(streams[i].pipe.as_fd(), PollFlags::POLLIN))
-                .collect();
-            match poll(&mut fds, PollTimeout::NONE) {
-                Ok(_) => {}
-                Err(nix::errno::Errno::EINTR) => continue,
-                Err(err) => return Err(err.into()),
-            }
-            open.iter()
-                .zip(&fds)
-                .filter(|(_, fd)| fd.revents().is_some_and(|r| !r.is_empty()))
-                .map(|(&i, _)| i)
-                .collect()
-        };
-        for i in ready {
-            let stream = &mut streams[i];
-            let n = match stream.pipe.read(&mut buf) {
-                Ok(0) => {
-                    stream.open = false;
-                    if !stream.line.is_empty() {
-                        say(&secrets.bytes(&stream.line), &mut echo);
-                        stream.line.clear();
-                    }
-                    stream.file.flush()?;
-                    continue;
-                }
-                Ok(n) => n,
-                Err(err) if err.kind() == io::ErrorKind::Interrupted => continue,
-                Err(err) => return Err(err),
-            };
-            stream.file.write_all(&buf[..n])?;
-            if n == buf.len() && buf.len() < MAX_READ {
-                buf.resize(buf.len() * 2, 0);
-            }
-            if secrets.is_empty() {
-                say(&buf[..n], &mut echo);
-                continue;
-            }
-            stream.line.extend_from_slice(&buf[..n]);
-            let complete = match stream.line.iter().rposition(|&b| b == b'\n') {
-                Some(end) => end + 1,
-                None if stream.line.len() > LONG_LINE => stream.line.len(),
-                None => 0,
-            };
-            if complete > 0 {
-                say(&secrets.bytes(&stream.line[..complete]), &mut echo);
-                stream.line.drain(..complete);
-            }
-        }
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Waits for a child that ends after 100 ms with `watch`.
+    fn waits_for_the_end_with(make: impl FnOnce(Pid) -> Watch) {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        runtime.block_on(async {
+            let mut child = std::process::Command::new("sleep")
+                .arg("0.1")
+                .spawn()
+                .unwrap();
+            let pid = Pid::from_raw(child.id() as i32);
+            // `exited` looks before it waits: an end before the watch is
+            // set up is not missed either.
+            let mut watch = make(pid);
+            let ended =
+                tokio::time::timeout(Duration::from_secs(10), exited(pid, &mut watch)).await;
+            assert!(matches!(ended, Ok(Ok(()))), "{ended:?}");
+            // Not reaped by the wait: the status is still there.
+            assert!(child.wait().unwrap().success());
+        });
     }
-    Ok(())
+
+    #[test]
+    fn the_end_of_the_tool_is_seen_through_a_pidfd() {
+        waits_for_the_end_with(|pid| {
+            let watch = Watch::new(pid).unwrap();
+            assert!(matches!(watch, Watch::Pidfd(_)), "this kernel has pidfds");
+            watch
+        });
+    }
+
+    #[test]
+    fn the_end_of_the_tool_is_seen_through_sigchld_without_pidfds() {
+        waits_for_the_end_with(|_| {
+            Watch::Signal(
+                tokio::signal::unix::signal(tokio::signal::unix::SignalKind::child()).unwrap(),
+            )
+        });
+    }
 }

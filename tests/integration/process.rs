@@ -122,3 +122,66 @@ fn usage_is_measured() {
     assert!(usage["user_s"].as_f64().is_some());
     assert!(usage["sys_s"].as_f64().is_some());
 }
+
+#[test]
+fn the_echo_through_a_pipe_is_whole() {
+    // The launcher's stderr is a pipe here (the test reads it): the echo
+    // goes in pieces the pipe takes at once, and none is lost.
+    let output = omni_std()
+        .args([
+            "run",
+            "--spec",
+            "fixtures/specs/run/big_stdout.yaml",
+            "--inputs",
+            r#"{"mib": 3}"#,
+        ])
+        .output()
+        .unwrap();
+    let echoed = output.stderr.iter().filter(|&&b| b == 0).count();
+    assert_eq!(echoed, 3 << 20);
+    Ran::from_output(output, 0, true);
+}
+
+#[test]
+fn a_launcher_stderr_nobody_reads_holds_the_tool_not_the_time_limit() {
+    // Nobody reads the launcher's stderr for five seconds: the echo stops
+    // with that pipe full, the tool's own pipe fills and the tool waits;
+    // the one-second time limit still stops it on time (the launcher's own
+    // last words then wait for the reader, like any program's).
+    let started = Instant::now();
+    let mut child = omni_std()
+        .args([
+            "run",
+            "--spec",
+            "fixtures/specs/run/big_stdout.yaml",
+            "--inputs",
+            r#"{"mib": 64}"#,
+            "--timeout",
+            "1",
+        ])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stderr = child.stderr.take().unwrap();
+    let reader = std::thread::spawn(move || {
+        std::thread::sleep(Duration::from_secs(5));
+        std::io::copy(&mut stderr, &mut std::io::sink()).unwrap()
+    });
+    let mut stdout = String::new();
+    child
+        .stdout
+        .take()
+        .unwrap()
+        .read_to_string(&mut stdout)
+        .unwrap();
+    let status = child.wait().unwrap();
+    reader.join().unwrap();
+    assert!(started.elapsed() < Duration::from_secs(30));
+    assert_eq!(status.code(), Some(124), "{stdout}");
+    let doc: serde_json::Value = serde_json::from_str(&stdout).unwrap();
+    assert_eq!(doc["error"]["kind"], "timeout");
+    // Stopped on time, not when the reader came back.
+    let took = doc["duration_s"].as_f64().unwrap();
+    assert!(took < 4.0, "the run took {took} s");
+}
