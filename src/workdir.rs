@@ -103,16 +103,27 @@ impl Logs {
     /// (the writer's offset is left alone).
     pub fn read(file: &File, max: u64) -> io::Result<Vec<u8>> {
         use std::os::unix::fs::FileExt;
-        let mut bytes = Vec::new();
-        let mut buf = vec![0u8; 64 * 1024];
-        while (bytes.len() as u64) < max {
-            let n = file.read_at(&mut buf, bytes.len() as u64)?;
+        // Sized from the file; room is made for more only if it has grown.
+        let size = file.metadata().map(|m| m.len()).unwrap_or(0).min(max);
+        let mut bytes = vec![0u8; usize::try_from(size).unwrap_or(0)];
+        let mut filled = 0;
+        loop {
+            if filled == bytes.len() {
+                let room = max
+                    .saturating_sub(filled as u64)
+                    .min(filled.max(4096) as u64);
+                if room == 0 {
+                    break;
+                }
+                bytes.resize(filled + usize::try_from(room).unwrap_or(4096), 0);
+            }
+            let n = file.read_at(&mut bytes[filled..], filled as u64)?;
             if n == 0 {
                 break;
             }
-            bytes.extend_from_slice(&buf[..n]);
+            filled += n;
         }
-        bytes.truncate(usize::try_from(max).unwrap_or(usize::MAX));
+        bytes.truncate(filled);
         Ok(bytes)
     }
 }
@@ -314,5 +325,31 @@ impl Workdir {
     /// Removes the directory and everything in it.
     pub fn remove(self) {
         let _ = std::fs::remove_dir_all(&self.path);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::Write;
+
+    #[test]
+    fn a_kept_stream_is_read_up_to_the_limit() {
+        let mut file = tempfile::tempfile().unwrap();
+        let text: Vec<u8> = (0..10_000u32).map(|i| (i % 251) as u8).collect();
+        file.write_all(&text).unwrap();
+        assert_eq!(Logs::read(&file, 100_000).unwrap(), text);
+        assert_eq!(Logs::read(&file, 10_000).unwrap(), text);
+        assert_eq!(Logs::read(&file, 5).unwrap(), &text[..5]);
+        // Written through another handle of the same file.
+        let grown = tempfile::tempfile().unwrap();
+        let mut writer = grown.try_clone().unwrap();
+        writer.write_all(&text).unwrap();
+        assert_eq!(Logs::read(&grown, 9_999).unwrap(), &text[..9_999]);
+        assert!(
+            Logs::read(&tempfile::tempfile().unwrap(), 10)
+                .unwrap()
+                .is_empty()
+        );
     }
 }

@@ -101,12 +101,6 @@ pub async fn run(
         return Err(Error::Internal("empty command".into()));
     };
     fits_the_kernel(job.argv, job.env)?;
-    let keep = |file: &File| {
-        file.try_clone()
-            .map_err(|err| Error::io("cannot keep the tool's output", err))
-    };
-    let stdout_file = keep(job.stdout)?;
-    let stderr_file = keep(job.stderr)?;
     // Descendants that escape the tool's group come back to us when their
     // parents die, so that they can be killed too.
     let _ = nix::sys::prctl::set_child_subreaper(true);
@@ -135,7 +129,7 @@ pub async fn run(
     let mut watch = Watch::new(pgid)?;
     let mut tee = Tee::new(
         [out_pipe, err_pipe],
-        [stdout_file, stderr_file],
+        [job.stdout, job.stderr],
         job.secrets.clone(),
     )
     .map_err(|err| Error::io("cannot keep the tool's output", err))?;

@@ -35,9 +35,9 @@ const PIECE: usize = libc::PIPE_BUF;
 
 /// One of the tool's streams: its pipe, the file that keeps it, and the
 /// part of a line not echoed yet (only kept when secrets are masked).
-struct Stream {
+struct Stream<'a> {
     pipe: AsyncFd<File>,
-    file: File,
+    file: &'a File,
     line: Vec<u8>,
     open: bool,
 }
@@ -51,20 +51,20 @@ enum Echo {
     Polled(AsyncFd<OwnedFd>),
 }
 
-pub struct Tee {
-    streams: [Stream; 2],
+pub struct Tee<'a> {
+    streams: [Stream<'a>; 2],
     echo: Echo,
     secrets: Secrets,
     buf: Vec<u8>,
 }
 
-impl Tee {
+impl<'a> Tee<'a> {
     /// `pipes`: the read ends of the tool's stdout and stderr; `files`:
     /// where each is kept. Call inside the tokio runtime.
-    pub fn new(pipes: [OwnedFd; 2], files: [File; 2], secrets: Secrets) -> io::Result<Self> {
+    pub fn new(pipes: [OwnedFd; 2], files: [&'a File; 2], secrets: Secrets) -> io::Result<Self> {
         let [out_pipe, err_pipe] = pipes;
         let [out_file, err_file] = files;
-        let stream = |pipe: OwnedFd, file: File| -> io::Result<Stream> {
+        let stream = |pipe: OwnedFd, file: &'a File| -> io::Result<Stream<'a>> {
             // Our own end of our own pipe: non-blocking changes nothing
             // for anyone else.
             nix::fcntl::fcntl(
@@ -118,7 +118,8 @@ impl Tee {
                 Err(err) => return Err(err),
             };
             let stream = &mut self.streams[i];
-            stream.file.write_all(&self.buf[..n])?;
+            let mut file = stream.file;
+            file.write_all(&self.buf[..n])?;
             if self.secrets.is_empty() {
                 self.echo.say(&self.buf[..n]).await;
             } else {
