@@ -185,3 +185,58 @@ fn a_launcher_stderr_nobody_reads_holds_the_tool_not_the_time_limit() {
     let took = doc["duration_s"].as_f64().unwrap();
     assert!(took < 4.0, "the run took {took} s");
 }
+
+#[test]
+fn a_program_is_found_and_run_as_execvp_would() {
+    use std::os::unix::fs::PermissionsExt;
+    let dirs = workdir();
+    let (first, second) = (dirs.path().join("a"), dirs.path().join("b"));
+    std::fs::create_dir_all(&first).unwrap();
+    std::fs::create_dir_all(&second).unwrap();
+    // Not executable: skipped, as execvp skips it, for the next one.
+    std::fs::write(first.join("omni-path-tool"), "exit 3\n").unwrap();
+    // Executable, without a `#!` line: run by /bin/sh, as execvp does.
+    let script = second.join("omni-path-tool");
+    std::fs::write(&script, "printf 'script:%s' \"$1\"\n").unwrap();
+    std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let path = format!("{}:{}:/usr/bin:/bin", first.display(), second.display());
+    let ran = Test::run(&[
+        "--spec",
+        "fixtures/specs/run/path_tool.yaml",
+        "--inputs",
+        r#"{"text": "a b;c"}"#,
+    ])
+    .env("PATH", &path)
+    .go();
+    assert_eq!(ran.json()["results"]["out"], "script:a b;c");
+
+    // Found nowhere: `not_found`, naming the program.
+    let ran = Test::run(&[
+        "--spec",
+        "fixtures/specs/run/path_tool.yaml",
+        "--inputs",
+        r#"{"text": "x"}"#,
+    ])
+    .env("PATH", "/nonexistent")
+    .code(127)
+    .go();
+    assert_eq!(ran.json()["error"]["kind"], "not_found", "{}", ran.stdout);
+
+    // Found only where it cannot be run: `not_executable`, as execvp
+    // reports EACCES when nothing else was found.
+    let ran = Test::run(&[
+        "--spec",
+        "fixtures/specs/run/path_tool.yaml",
+        "--inputs",
+        r#"{"text": "x"}"#,
+    ])
+    .env("PATH", &first)
+    .code(126)
+    .go();
+    assert_eq!(
+        ran.json()["error"]["kind"],
+        "not_executable",
+        "{}",
+        ran.stdout
+    );
+}
