@@ -19,7 +19,10 @@ pub struct Cli {
     pub command: Command,
 }
 
+/// Each command's arguments are built only when it is the one chosen
+/// (`defer`): a run does not pay for the others'.
 #[derive(Debug, Subcommand)]
+#[command(defer = true)]
 pub enum Command {
     /// Run one job: validate inputs, stage, render, execute, collect, store.
     /// Prints results.json on stdout.
@@ -204,7 +207,9 @@ pub enum PullArg {
     Never,
 }
 
-/// How a container runner runs the tool.
+// How a container runner runs the tool. (A plain comment: a doc comment
+// would become the `about` of the commands that flatten it, which build
+// their arguments only when chosen: `defer` below.)
 #[derive(Debug, Args)]
 pub struct ContainerArgs {
     /// The image to run in (default: the spec's requirements.container).

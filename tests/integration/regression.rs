@@ -977,3 +977,28 @@ fn an_empty_results_json_at_the_target_is_replaced() {
         ran.stderr
     );
 }
+
+/// With each command's arguments built only when it is chosen (clap's
+/// `defer`), a flattened group's doc comment became the `about` of `run`
+/// and `render`.
+#[test]
+fn every_command_keeps_its_own_description() {
+    let help = |args: &[&str]| {
+        let out = crate::util::omni_std().args(args).output().unwrap();
+        assert!(out.status.success(), "{args:?}");
+        String::from_utf8(out.stdout).unwrap()
+    };
+    for (command, about) in [
+        ("run", "Run one job: validate inputs"),
+        ("render", "Print the exact command a run would execute"),
+        ("validate", "Check specs"),
+    ] {
+        let text = help(&[command, "--help"]);
+        assert!(text.starts_with(about), "{command} --help:\n{text}");
+        assert!(
+            help(&["--help"]).contains(&format!("{command} ")),
+            "{command} is not listed"
+        );
+    }
+    assert!(!help(&["--help"]).contains("How a container runner"));
+}
