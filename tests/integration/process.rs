@@ -124,7 +124,7 @@ fn usage_is_measured() {
 }
 
 #[test]
-fn the_echo_through_a_pipe_is_whole() {
+fn the_echo_through_a_pipe_or_into_a_file_is_whole() {
     // The launcher's stderr is a pipe here (the test reads it): the echo
     // goes in pieces the pipe takes at once, and none is lost.
     let output = omni_std()
@@ -140,6 +140,25 @@ fn the_echo_through_a_pipe_is_whole() {
     let echoed = output.stderr.iter().filter(|&&b| b == 0).count();
     assert_eq!(echoed, 3 << 20);
     Ran::from_output(output, 0, true);
+
+    // A regular file takes every write at once: written straight through.
+    let dir = workdir();
+    let log = dir.path().join("stderr.log");
+    let status = omni_std()
+        .args([
+            "run",
+            "--spec",
+            "fixtures/specs/run/big_stdout.yaml",
+            "--inputs",
+            r#"{"mib": 3}"#,
+        ])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::fs::File::create(&log).unwrap())
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let kept = std::fs::read(&log).unwrap();
+    assert_eq!(kept.iter().filter(|&&b| b == 0).count(), 3 << 20);
 }
 
 #[test]
