@@ -123,7 +123,7 @@ impl Store {
             };
             let chunk = chunk.map_err(read_failed)?;
             let take = usize::try_from((first - written).min(chunk.len() as u64)).unwrap_or(0);
-            if !writer.write(chunk.slice(..take)).await {
+            if !writer.write_holding(chunk.slice(..take), None).await {
                 break;
             }
             written += take as u64;
@@ -140,7 +140,18 @@ impl Store {
                 .step_by(usize::try_from(RANGE).unwrap_or(usize::MAX))
                 .map(|start| start..(start + RANGE).min(size))
                 .collect();
+            // A range holds a buffer from its request until its writer is
+            // done with it: fetched, waiting for the ones before it,
+            // queued or being written. An object has one buffer per slot
+            // and one more, so that a range is fetched while the one
+            // before it is written: never more than `2 * RANGES_AT_ONCE`
+            // ranges in memory in the whole process, `RANGES_AT_ONCE + 1`
+            // for one object alone. Buffers are granted in the order the
+            // ranges are asked for (the semaphore is fair), so the next
+            // range to write always has one.
+            let held = std::sync::Arc::new(tokio::sync::Semaphore::new(slots.len() + 1));
             let fetches = ranges.into_iter().map(|range| {
+                let held = held.clone();
                 // Every range of one version: a changed object fails the
                 // download rather than mix two.
                 let opts = object_store::GetOptions {
@@ -149,13 +160,23 @@ impl Store {
                     ..Default::default()
                 };
                 let location = location.clone();
-                async move { store.get_opts(&location, opts).await?.bytes().await }
+                async move {
+                    let buffer =
+                        held.acquire_owned()
+                            .await
+                            .map_err(|_| object_store::Error::Generic {
+                                store: "download",
+                                source: "the range buffers are gone".into(),
+                            })?;
+                    let bytes = store.get_opts(&location, opts).await?.bytes().await?;
+                    Ok::<_, object_store::Error>((bytes, buffer))
+                }
             });
             let mut ordered = futures::stream::iter(fetches).buffered(slots.len());
-            while let Some(bytes) = ordered.next().await {
-                let bytes = bytes.map_err(read_failed)?;
+            while let Some(fetched) = ordered.next().await {
+                let (bytes, buffer) = fetched.map_err(read_failed)?;
                 let len = bytes.len() as u64;
-                if !writer.write(bytes).await {
+                if !writer.write_holding(bytes, Some(buffer)).await {
                     break;
                 }
                 crate::progress::advance(len);
@@ -165,23 +186,26 @@ impl Store {
     }
 }
 
+/// A chunk for the writer, with the range buffer it holds until written.
+type Held = (bytes::Bytes, Option<tokio::sync::OwnedSemaphorePermit>);
+
 /// Hashes and writes a download's bytes, in order, on a blocking worker.
 struct Writer {
-    /// Two chunks queued at most: with the ranges in flight, what bounds a
-    /// download's memory.
-    queue: Option<tokio::sync::mpsc::Sender<bytes::Bytes>>,
+    /// Two chunks queued at most; a range queued still holds its buffer.
+    queue: Option<tokio::sync::mpsc::Sender<Held>>,
     done: tokio::task::JoinHandle<std::io::Result<Digests>>,
 }
 
 impl Writer {
     fn start(mut file: std::fs::File) -> Self {
-        let (queue, mut chunks) = tokio::sync::mpsc::channel::<bytes::Bytes>(2);
+        let (queue, mut chunks) = tokio::sync::mpsc::channel::<Held>(2);
         let done = tokio::task::spawn_blocking(move || {
             use std::io::Write;
             let mut hasher = Hasher::default();
-            while let Some(chunk) = chunks.blocking_recv() {
+            while let Some((chunk, buffer)) = chunks.blocking_recv() {
                 hasher.update(&chunk);
                 file.write_all(&chunk)?;
+                drop((chunk, buffer));
             }
             file.flush()?;
             Ok(hasher.finish())
@@ -192,11 +216,16 @@ impl Writer {
         }
     }
 
-    /// Queues a chunk; `false` when the worker has stopped (a write
-    /// failed), and `finish` says why.
-    async fn write(&mut self, chunk: bytes::Bytes) -> bool {
+    /// Queues a chunk (and the range buffer it holds until written);
+    /// `false` when the worker has stopped (a write failed), and `finish`
+    /// says why.
+    async fn write_holding(
+        &mut self,
+        chunk: bytes::Bytes,
+        buffer: Option<tokio::sync::OwnedSemaphorePermit>,
+    ) -> bool {
         if let Some(queue) = &self.queue
-            && queue.send(chunk).await.is_err()
+            && queue.send((chunk, buffer)).await.is_err()
         {
             self.queue = None;
         }

@@ -76,6 +76,66 @@ fn several_large_outputs_upload_in_bounded_memory() {
     );
 }
 
+/// Four 64 MiB inputs staged together, each in ranges, stay within the
+/// range buffers: a range holds its buffer until it is written, so a slow
+/// writer holds back the fetches instead of piling ranges up.
+#[test]
+#[ignore = "needs the test stores (. .ci/stores.sh); run with --run-ignored all"]
+fn several_large_inputs_stage_in_bounded_memory() {
+    let s3 = S3::new();
+    let env = s3.env(&s3.endpoint);
+    let stored = launch(
+        &env,
+        &[
+            "--spec",
+            "fixtures/specs/run/many_big_files.yaml",
+            "--inputs",
+            r#"{"count": 4, "mib": 64}"#,
+            "--result-uri",
+            &s3.uri("inputs/"),
+        ],
+        0,
+    );
+    let files = stored.json()["results"]["big"].clone();
+    let locations: Vec<&serde_json::Value> = files
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| &f["location"])
+        .collect();
+    let inputs = serde_json::json!({ "fs": locations }).to_string();
+    let staged = launch(
+        &env,
+        &[
+            "--spec",
+            "fixtures/specs/run/stage_many.yaml",
+            "--inputs",
+            &inputs,
+        ],
+        0,
+    );
+    let doc = staged.json();
+    for (input, file) in doc["inputs"]["fs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .zip(files.as_array().unwrap())
+    {
+        assert_eq!(input["sha256"], file["sha256"]);
+        assert_eq!(input["size"], 64 << 20);
+    }
+    // The larger of the two launchers (the upload one stays under 64 MiB:
+    // `several_large_outputs_upload_in_bounded_memory`). Four objects hold
+    // at most eight 8 MiB range buffers (one per slot, one more each), and
+    // this debug build needs some 20 MiB of its own: about 91 MiB in all
+    // (156 MiB when ranges piled up in front of the writers).
+    let peak = nix::sys::resource::getrusage(nix::sys::resource::UsageWho::RUSAGE_CHILDREN)
+        .unwrap()
+        .max_rss();
+    eprintln!("peak RSS of the launcher: {peak} KiB");
+    assert!(peak < 112 * 1024, "peak RSS {peak} KiB");
+}
+
 /// The names in a Directory object's listing, nested folders as `name/`.
 fn names(dir: &serde_json::Value) -> Vec<String> {
     dir["listing"]
