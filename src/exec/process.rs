@@ -19,13 +19,12 @@
 use std::fs::File;
 use std::io;
 use std::os::fd::{AsFd, OwnedFd};
-
 use std::time::Duration;
-use tokio::io::unix::AsyncFd;
 
 use nix::sys::signal::{Signal, kill, killpg};
 use nix::sys::wait::{Id, WaitPidFlag, WaitStatus, waitid, waitpid};
 use nix::unistd::Pid;
+use tokio::io::unix::AsyncFd;
 
 use super::tee::Tee;
 use super::{Interrupts, Stop};

@@ -294,10 +294,9 @@ extern "C" fn child(plan: *mut libc::c_void) -> libc::c_int {
     unsafe { libc::_exit(127) }
 }
 
+/// The calling thread's `errno` (nix reads it in place: no allocation).
 fn errno() -> libc::c_int {
-    io::Error::last_os_error()
-        .raw_os_error()
-        .unwrap_or(libc::EINVAL)
+    nix::errno::Errno::last_raw()
 }
 
 /// Returns the `errno` of the step that failed; returns only on failure.
